@@ -1,0 +1,198 @@
+"""Validation and sealing of one group-commit batch, shared by every backend.
+
+The writer hands a backend a batch of append requests. Inside its write
+transaction the backend calls :func:`plan_batch` with a view of the committed
+state; the plan says which requests are accepted (with their sealed records)
+and which fail alone. A rejected request never reaches the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import msgspec
+
+from eventlog.chain import seal
+from eventlog.envelope import (
+    AppendResult,
+    Expected,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    describe_expected,
+    parse_event_id,
+)
+from eventlog.errors import (
+    AppendRejectedError,
+    IdempotencyConflictError,
+    InvalidAppendError,
+    WrongExpectedVersionError,
+)
+
+
+@dataclass(slots=True, eq=False)
+class AppendRequest:
+    """One caller's append, waiting in the writer's queue."""
+
+    stream: str
+    events: tuple[NewEvent, ...]
+    expected: Expected
+    result: AppendResult | None = None
+    error: BaseException | None = None
+
+
+class CommittedView(Protocol):
+    """Read access to committed state from inside a write transaction."""
+
+    def stream_version(self, stream: str) -> int:
+        """Current version of ``stream`` (0 when it has no events)."""
+        ...
+
+    def position_of(self, event_key: bytes) -> int | None:
+        """Position of the event whose 16-byte id is ``event_key``, if stored."""
+        ...
+
+    def event_at(self, position: int) -> RecordedEvent:
+        """The committed event at ``position``."""
+        ...
+
+
+@dataclass(slots=True)
+class SealedEvent:
+    """An accepted event with its position and stored bytes."""
+
+    event: RecordedEvent
+    record: bytes
+    event_key: bytes
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """What a backend must write for one batch."""
+
+    sealed: list[SealedEvent] = field(default_factory=list)
+    stream_versions: dict[str, int] = field(default_factory=dict)
+    head: int = 0
+    head_hash: bytes = b""
+
+
+def plan_batch(
+    requests: list[AppendRequest],
+    view: CommittedView,
+    head: int,
+    head_hash: bytes,
+    now_ns: int,
+) -> BatchPlan:
+    """Validate and seal ``requests`` in order on top of the committed state.
+
+    Each request gets either ``result`` or ``error`` set. Accepted requests
+    see the effects of earlier accepted requests of the same batch.
+    """
+    plan = BatchPlan(head=head, head_hash=head_hash)
+    batch_ids: dict[bytes, RecordedEvent] = {}
+
+    for request in requests:
+        try:
+            existing = _find_existing(request, view, batch_ids)
+            if existing is not None:
+                request.result = existing
+                continue
+            version = plan.stream_versions.get(request.stream)
+            if version is None:
+                version = view.stream_version(request.stream)
+            _check_expected(request.stream, request.expected, version)
+        except AppendRejectedError as exc:
+            request.error = exc
+            continue
+
+        positions = []
+        for new in request.events:
+            version += 1
+            plan.head += 1
+            event = RecordedEvent(
+                position=plan.head,
+                stream=request.stream,
+                version=version,
+                type=new.type,
+                event_id=new.event_id,
+                recorded_at_ns=now_ns,
+                actor=new.actor,
+                workspace=new.workspace,
+                correlation_id=new.correlation_id,
+                causation_id=new.causation_id,
+                prev_hash=plan.head_hash,
+                data=msgspec.Raw(new.data),
+            )
+            record, plan.head_hash = seal(event)
+            key = parse_event_id(new.event_id)
+            plan.sealed.append(SealedEvent(event, record, key))
+            batch_ids[key] = event
+            positions.append(plan.head)
+        plan.stream_versions[request.stream] = version
+        request.result = AppendResult(tuple(positions), version)
+
+    return plan
+
+
+def _find_existing(
+    request: AppendRequest,
+    view: CommittedView,
+    batch_ids: dict[bytes, RecordedEvent],
+) -> AppendResult | None:
+    """Return the original result if this exact append is already stored."""
+    found: list[RecordedEvent] = []
+    seen: set[bytes] = set()
+    for new in request.events:
+        try:
+            key = parse_event_id(new.event_id)
+        except ValueError:
+            raise InvalidAppendError(
+                f"event id {new.event_id!r} is not a UUID"
+            ) from None
+        if key in seen:
+            raise InvalidAppendError(
+                f"event id {new.event_id} appears twice in one append"
+            )
+        seen.add(key)
+        stored = batch_ids.get(key)
+        if stored is None:
+            position = view.position_of(key)
+            if position is not None:
+                stored = view.event_at(position)
+        if stored is None:
+            continue
+        if not _same_content(request.stream, new, stored):
+            raise IdempotencyConflictError(new.event_id, stored.position)
+        found.append(stored)
+
+    if not found:
+        return None
+    if len(found) != len(request.events):
+        # Some ids are stored and some are not. Appends are atomic, so this
+        # cannot be a retry of one earlier append: the ids were reused.
+        first = found[0]
+        raise IdempotencyConflictError(
+            first.event_id, first.position, "by an append with other events"
+        )
+    return AppendResult(tuple(e.position for e in found), found[-1].version)
+
+
+def _same_content(stream: str, new: NewEvent, stored: RecordedEvent) -> bool:
+    return (
+        stored.stream == stream
+        and stored.type == new.type
+        and bytes(stored.data) == new.data
+        and stored.actor == new.actor
+        and stored.workspace == new.workspace
+        and stored.correlation_id == new.correlation_id
+        and stored.causation_id == new.causation_id
+    )
+
+
+def _check_expected(stream: str, expected: Expected, actual: int) -> None:
+    if expected is ExpectedVersion.ANY:
+        return
+    wanted = 0 if expected is ExpectedVersion.NO_STREAM else expected
+    if actual != wanted:
+        raise WrongExpectedVersionError(stream, describe_expected(expected), actual)

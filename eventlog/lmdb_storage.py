@@ -1,0 +1,391 @@
+"""The durable backend: one LMDB environment per data directory.
+
+Named databases and keys (positions and versions are unsigned 64-bit
+big-endian, so byte order is numeric order):
+
+- ``log``: position -> record (``own_hash || envelope``), written in append
+  mode, gapless from 1.
+- ``streams``: stream name, NUL, version -> position.
+- ``heads``: stream name -> current version.
+- ``event_ids``: 16-byte event id -> position.
+- ``checkpoints``: checkpoint name -> position.
+- ``meta``: ``format``, ``head`` (position) and ``head_hash``.
+
+Durability comes from LMDB's defaults (synchronous data and meta flushes);
+throughput comes from the writer committing many requests per transaction.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import struct
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import lmdb
+
+from eventlog.batch import AppendRequest, BatchPlan, plan_batch
+from eventlog.chain import open_record
+from eventlog.envelope import GENESIS_HASH, RecordedEvent
+from eventlog.errors import (
+    CorruptLogError,
+    DataDirectoryError,
+    DataDirectoryLockedError,
+    EventLogError,
+    ForeignDataDirectoryError,
+    LogReadOnlyError,
+    StorageFullError,
+)
+
+FORMAT: Final = b"matrix-runtime-log/1"
+DEFAULT_MAP_SIZE: Final = 1 << 40
+LOCK_FILE: Final = "writer.lock"
+
+log = logging.getLogger(__name__)
+
+_U64 = struct.Struct(">Q")
+_DB_NAMES: Final = (b"log", b"streams", b"heads", b"event_ids", b"checkpoints", b"meta")
+_DISK_FULL_ERRNOS: Final = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class LmdbStorage:
+    """An event log stored in LMDB under ``data_dir``."""
+
+    blocking = True
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        map_size: int = DEFAULT_MAP_SIZE,
+        readonly: bool = False,
+    ) -> None:
+        """Open (or, for writing, create) the log in ``data_dir``.
+
+        Raises:
+            DataDirectoryError: the path is unusable; the subclasses say why.
+        """
+        self.readonly = readonly
+        self.path = Path(data_dir)
+        self._lock_fd: int | None = None
+        _check_directory(self.path, readonly)
+        if not readonly:
+            self._lock_fd = _lock_directory(self.path)
+        try:
+            self._env = _open_environment(self.path, map_size, readonly)
+            self._dbs = _open_databases(self._env, self.path, readonly)
+            self._head, self._head_hash = self._load_head()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    # -- reads --------------------------------------------------------------
+
+    def head(self) -> tuple[int, bytes]:
+        if self.readonly:
+            # Another process is the writer: re-read the committed head.
+            self._head, self._head_hash = self._load_head()
+        return self._head, self._head_hash
+
+    def read_log(self, after: int, limit: int, until: int) -> list[RecordedEvent]:
+        events: list[RecordedEvent] = []
+        if limit <= 0 or after >= until:
+            return events
+        with self._env.begin(db=self._dbs[b"log"]) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(_U64.pack(after + 1)):
+                return events
+            last = min(until, after + limit)
+            for key, value in cursor:
+                if _U64.unpack(key)[0] > last:
+                    break
+                events.append(open_record(value))
+        return events
+
+    def read_stream(
+        self, stream: str, from_version: int, limit: int
+    ) -> list[RecordedEvent]:
+        events: list[RecordedEvent] = []
+        if limit <= 0:
+            return events
+        prefix = _stream_prefix(stream)
+        with self._env.begin() as txn:
+            cursor = txn.cursor(db=self._dbs[b"streams"])
+            if not cursor.set_range(prefix + _U64.pack(max(from_version, 1))):
+                return events
+            for key, value in cursor:
+                if not key.startswith(prefix) or len(events) >= limit:
+                    break
+                record = txn.get(value, db=self._dbs[b"log"])
+                if record is None:
+                    raise CorruptLogError(
+                        f"stream index of {stream!r} points at missing position "
+                        f"{_U64.unpack(value)[0]}"
+                    )
+                events.append(open_record(record))
+        return events
+
+    def stream_version(self, stream: str) -> int:
+        with self._env.begin(db=self._dbs[b"heads"]) as txn:
+            return _get_u64(txn, stream.encode())
+
+    def checkpoint(self, name: str) -> int:
+        with self._env.begin(db=self._dbs[b"checkpoints"]) as txn:
+            return _get_u64(txn, name.encode())
+
+    def iter_records(self) -> Iterator[tuple[int, bytes]]:
+        with self._env.begin(db=self._dbs[b"log"]) as txn:
+            for key, value in txn.cursor():
+                yield _U64.unpack(key)[0], value
+
+    def indexed_position(self, stream: str, version: int) -> int | None:
+        with self._env.begin(db=self._dbs[b"streams"]) as txn:
+            value = txn.get(_stream_prefix(stream) + _U64.pack(version))
+        return None if value is None else int(_U64.unpack(value)[0])
+
+    def position_of(self, event_key: bytes) -> int | None:
+        with self._env.begin(db=self._dbs[b"event_ids"]) as txn:
+            value = txn.get(event_key)
+        return None if value is None else int(_U64.unpack(value)[0])
+
+    def index_sizes(self) -> tuple[int, int, dict[str, int]]:
+        with self._env.begin() as txn:
+            streams = txn.stat(self._dbs[b"streams"])["entries"]
+            ids = txn.stat(self._dbs[b"event_ids"])["entries"]
+            heads = {
+                key.decode(): _U64.unpack(value)[0]
+                for key, value in txn.cursor(db=self._dbs[b"heads"])
+            }
+        return streams, ids, heads
+
+    # -- the write path -----------------------------------------------------
+
+    def commit(
+        self,
+        requests: list[AppendRequest],
+        checkpoints: Mapping[str, int],
+        now_ns: int,
+    ) -> BatchPlan:
+        if self.readonly:
+            raise LogReadOnlyError("the log was opened read-only")
+        dbs = self._dbs
+        try:
+            # The whole transaction, begin to commit, runs in this one call:
+            # LMDB write transactions are bound to the thread that began them.
+            with self._env.begin(write=True) as txn:
+                view = _TxnView(txn, dbs)
+                plan = plan_batch(requests, view, self._head, self._head_hash, now_ns)
+                self._write_plan(txn, plan)
+                for name, position in checkpoints.items():
+                    txn.put(name.encode(), _U64.pack(position), db=dbs[b"checkpoints"])
+        except lmdb.MapFullError:
+            map_size = self._env.info()["map_size"]
+            raise StorageFullError(
+                f"the event log is full: its map size of {map_size} bytes is "
+                "reached; raise MATRIX_RUNTIME_MAP_SIZE"
+            ) from None
+        except lmdb.Error as exc:
+            raise _storage_error(exc) from None
+        self._head, self._head_hash = plan.head, plan.head_hash
+        return plan
+
+    def _write_plan(self, txn: Any, plan: BatchPlan) -> None:
+        dbs = self._dbs
+        if not plan.sealed:
+            return
+        for sealed in plan.sealed:
+            event = sealed.event
+            position = _U64.pack(event.position)
+            if not txn.put(position, sealed.record, db=dbs[b"log"], append=True):
+                raise CorruptLogError(f"position {event.position} is already stored")
+            txn.put(
+                _stream_prefix(event.stream) + _U64.pack(event.version),
+                position,
+                db=dbs[b"streams"],
+            )
+            txn.put(sealed.event_key, position, db=dbs[b"event_ids"])
+        for stream, version in plan.stream_versions.items():
+            txn.put(stream.encode(), _U64.pack(version), db=dbs[b"heads"])
+        txn.put(b"head", _U64.pack(plan.head), db=dbs[b"meta"])
+        txn.put(b"head_hash", plan.head_hash, db=dbs[b"meta"])
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def close(self) -> None:
+        env = getattr(self, "_env", None)
+        if env is not None:
+            env.close()
+            self._env = None
+        self._release_lock()
+
+    def map_usage(self) -> tuple[int, int]:
+        """Bytes in use and the map size."""
+        info = self._env.info()
+        stat = self._env.stat()
+        return (info["last_pgno"] + 1) * stat["psize"], info["map_size"]
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _load_head(self) -> tuple[int, bytes]:
+        with self._env.begin() as txn:
+            head = _get_u64(txn, b"head", self._dbs[b"meta"])
+            head_hash = txn.get(b"head_hash", db=self._dbs[b"meta"]) or GENESIS_HASH
+            last = txn.cursor(db=self._dbs[b"log"])
+            last_key = _U64.unpack(last.key())[0] if last.last() else 0
+        if last_key != head:
+            raise CorruptLogError(
+                f"{self.path}: the log ends at position {last_key} but its "
+                f"head says {head}"
+            )
+        return head, bytes(head_hash)
+
+
+class _TxnView:
+    """Committed state seen from inside the write transaction."""
+
+    def __init__(self, txn: Any, dbs: dict[bytes, Any]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+
+    def stream_version(self, stream: str) -> int:
+        return _get_u64(self._txn, stream.encode(), self._dbs[b"heads"])
+
+    def position_of(self, event_key: bytes) -> int | None:
+        value = self._txn.get(event_key, db=self._dbs[b"event_ids"])
+        return None if value is None else int(_U64.unpack(value)[0])
+
+    def event_at(self, position: int) -> RecordedEvent:
+        record = self._txn.get(_U64.pack(position), db=self._dbs[b"log"])
+        if record is None:
+            raise CorruptLogError(f"id index points at missing position {position}")
+        return open_record(record)
+
+
+def _stream_prefix(stream: str) -> bytes:
+    return stream.encode() + b"\x00"
+
+
+def _get_u64(txn: Any, key: bytes, db: Any = None) -> int:
+    value = txn.get(key, db=db) if db is not None else txn.get(key)
+    return 0 if value is None else int(_U64.unpack(value)[0])
+
+
+def _check_directory(path: Path, readonly: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise DataDirectoryError(f"{path} is not a directory")
+    if readonly:
+        if not (path / "data.mdb").exists():
+            raise DataDirectoryError(f"{path} holds no event log")
+        return
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirectoryError(f"cannot create {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise DataDirectoryError(f"{path} is not writable")
+
+
+def _lock_directory(path: Path) -> int:
+    """Take the per-directory writer lock, held until the descriptor closes."""
+    lock_path = path / LOCK_FILE
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise DataDirectoryError(f"cannot open {lock_path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise DataDirectoryLockedError(
+            f"{path} is already open for writing by another process (pid {holder})"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _open_environment(path: Path, map_size: int, readonly: bool) -> Any:
+    try:
+        env = lmdb.open(
+            str(path),
+            map_size=map_size,
+            max_dbs=len(_DB_NAMES) + 2,
+            max_readers=1024,
+            subdir=True,
+            readonly=readonly,
+            sync=True,
+            metasync=True,
+            writemap=False,
+            readahead=False,
+            meminit=False,
+            # Cached read transactions would keep reader slots across fork().
+            max_spare_txns=0,
+        )
+    except (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError):
+        raise CorruptLogError(f"{path} does not hold a readable LMDB log") from None
+    except lmdb.Error as exc:
+        raise DataDirectoryError(f"cannot open the log in {path}: {exc}") from None
+    try:
+        # A crashed process leaves its reader slots behind; free them now.
+        env.reader_check()
+    except lmdb.Error as exc:
+        env.close()
+        raise DataDirectoryError(f"cannot open the log in {path}: {exc}") from None
+    return env
+
+
+def _open_databases(env: Any, path: Path, readonly: bool) -> dict[bytes, Any]:
+    with env.begin() as txn:
+        names = {bytes(key) for key, _ in txn.cursor()}
+    if names and not names.issuperset(_DB_NAMES):
+        env.close()
+        raise ForeignDataDirectoryError(
+            f"{path} holds an LMDB environment that is not a Matrix Runtime log"
+        )
+    if not names and readonly:
+        env.close()
+        raise DataDirectoryError(f"{path} holds no event log")
+
+    try:
+        if names:
+            dbs = {name: env.open_db(name, create=False) for name in _DB_NAMES}
+        else:
+            with env.begin(write=True) as txn:
+                dbs = {name: env.open_db(name, txn=txn) for name in _DB_NAMES}
+                txn.put(b"format", FORMAT, db=dbs[b"meta"])
+    except lmdb.Error as exc:
+        env.close()
+        raise CorruptLogError(f"{path}: cannot open the log's tables: {exc}") from None
+
+    with env.begin(db=dbs[b"meta"]) as txn:
+        stored_format = txn.get(b"format")
+    if stored_format != FORMAT:
+        env.close()
+        raise ForeignDataDirectoryError(
+            f"{path} holds data of format {stored_format!r}, expected {FORMAT!r}"
+        )
+    return dbs
+
+
+def _storage_error(exc: lmdb.Error) -> EventLogError:
+    code = getattr(exc, "errno", None) or _errno_in(str(exc))
+    if code in _DISK_FULL_ERRNOS:
+        return StorageFullError(
+            f"the event log cannot grow: {os.strerror(code)}; free disk space"
+        )
+    return EventLogError(f"the event log could not commit: {exc}")
+
+
+def _errno_in(message: str) -> int | None:
+    for code in _DISK_FULL_ERRNOS:
+        if os.strerror(code) in message:
+            return code
+    return None

@@ -1,0 +1,315 @@
+"""The event log as the rest of the product sees it: append, read, tail.
+
+One writer task owns the write path. Callers queue append requests; the
+writer takes everything waiting (bounded by count and bytes), commits it as
+one transaction in one worker thread, publishes the new events to an
+in-memory ring, wakes tailers, and only then acknowledges each request.
+There is no artificial delay: batches form while the previous commit flushes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
+
+import trio
+
+from eventlog.batch import AppendRequest
+from eventlog.envelope import (
+    AppendResult,
+    Expected,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+)
+from eventlog.errors import (
+    EventLogError,
+    InvalidAppendError,
+    LogClosedError,
+    LogReadOnlyError,
+)
+from eventlog.ring import EventRing
+from eventlog.storage import Storage
+
+MAX_BATCH_EVENTS: Final = 2048
+MAX_BATCH_BYTES: Final = 4 << 20
+MAX_PENDING_EVENTS: Final = 65536
+MAX_STREAM_NAME_BYTES: Final = 512
+READ_PAGE: Final = 512
+RING_SIZE: Final = 65536
+READONLY_POLL_SECONDS: Final = 0.2
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True, eq=False)
+class _Batch:
+    """Requests committed together; ``done`` fires once all have an outcome."""
+
+    requests: list[AppendRequest] = field(default_factory=list)
+    checkpoints: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+    size: int = 0
+    done: trio.Event = field(default_factory=trio.Event)
+
+
+class EventLog:
+    """Append-only, hash-chained, durable log with catch-up subscriptions.
+
+    Use :meth:`run` inside a nursery for as long as the log is open::
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(log.run)
+            ...
+    """
+
+    def __init__(self, storage: Storage, *, ring_size: int = RING_SIZE) -> None:
+        self.storage = storage
+        self._head, self._head_hash = storage.head()
+        self._ring = EventRing(ring_size)
+        self._head_moved = trio.Event()
+        self._queue: deque[_Batch] = deque()
+        self._work = trio.Event()
+        self._space = trio.Event()
+        self._pending_events = 0
+        self._running = False
+        self._closed = False
+        self._read_limiter = trio.CapacityLimiter(8)
+
+    @property
+    def head(self) -> int:
+        """The last committed and published position."""
+        if self.storage.readonly:
+            self._head, self._head_hash = self.storage.head()
+        return self._head
+
+    @property
+    def head_hash(self) -> bytes:
+        """The chain hash of the event at :attr:`head`."""
+        return self._head_hash
+
+    # -- writing -------------------------------------------------------------
+
+    async def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected_version: Expected = ExpectedVersion.ANY,
+    ) -> AppendResult:
+        """Append ``events`` to ``stream`` atomically and durably.
+
+        Returns only after the events are committed to storage.
+
+        Raises:
+            InvalidAppendError: bad stream name, no events, or bad ids.
+            WrongExpectedVersionError: the stream is not at the expected version.
+            IdempotencyConflictError: an event id is stored with other content.
+            StorageFullError: the log is full; nothing was written.
+            LogClosedError: the log is closed or its writer is not running.
+        """
+        _check_append(stream, events, expected_version)
+        if self.storage.readonly:
+            raise LogReadOnlyError("the log was opened read-only")
+        request = AppendRequest(stream, tuple(events), expected_version)
+        size = sum(len(e.data) for e in events)
+
+        while self._pending_events >= MAX_PENDING_EVENTS and not self._closed:
+            # Back-pressure: producers wait here while the writer catches up.
+            await self._space.wait()
+        batch = self._enqueue(size, len(events))
+        batch.requests.append(request)
+
+        # Cancelling the wait does not cancel the append: the request is
+        # already queued and will be committed; only the acknowledgement is
+        # dropped, exactly as if the caller had crashed after sending it.
+        await batch.done.wait()
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
+
+    async def save_checkpoint(self, name: str, position: int) -> None:
+        """Durably record that reader ``name`` has processed up to ``position``."""
+        if not name or position < 0:
+            raise ValueError("a checkpoint needs a name and a position >= 0")
+        batch = self._enqueue(0, 0)
+        batch.checkpoints[name] = position
+        await batch.done.wait()
+
+    def _enqueue(self, size: int, count: int) -> _Batch:
+        if self._closed or not self._running:
+            raise LogClosedError("the event log is not running")
+        batch = self._queue[-1] if self._queue else None
+        if batch is None or (
+            batch.events
+            and (
+                batch.events + count > MAX_BATCH_EVENTS
+                or batch.size + size > MAX_BATCH_BYTES
+            )
+        ):
+            # The open batch is full: later requests form the next one, so
+            # one huge batch never delays the acknowledgements of the rest.
+            batch = _Batch()
+            self._queue.append(batch)
+        batch.events += count
+        batch.size += size
+        self._pending_events += count
+        self._work.set()
+        return batch
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The writer task. Returns after :meth:`close` once the queue is drained."""
+        if self.storage.readonly:
+            raise LogReadOnlyError("the log was opened read-only")
+        self._running = True
+        task_status.started()
+        try:
+            while True:
+                while self._queue:
+                    await self._commit(self._queue.popleft())
+                if self._closed:
+                    return
+                await self._work.wait()
+                self._work = trio.Event()
+        finally:
+            self._running = False
+            closed = LogClosedError("the event log was closed")
+            while self._queue:
+                batch = self._queue.popleft()
+                for request in batch.requests:
+                    request.error = closed
+                batch.done.set()
+
+    async def _commit(self, batch: _Batch) -> None:
+        now_ns = time.time_ns()
+        try:
+            if self.storage.blocking:
+                # Not abandoned on cancel: the commit finishes and its outcome
+                # is known even while the writer is being cancelled.
+                plan = await trio.to_thread.run_sync(
+                    self.storage.commit, batch.requests, batch.checkpoints, now_ns
+                )
+            else:
+                plan = self.storage.commit(batch.requests, batch.checkpoints, now_ns)
+        except EventLogError as exc:
+            log.error("event log commit failed: %s", exc)
+            for request in batch.requests:
+                request.result = None
+                request.error = exc
+        else:
+            if plan.sealed:
+                self._ring.extend(sealed.event for sealed in plan.sealed)
+                self._head, self._head_hash = plan.head, plan.head_hash
+                self._head_moved.set()
+                self._head_moved = trio.Event()
+        finally:
+            self._pending_events -= batch.events
+            self._space.set()
+            self._space = trio.Event()
+            batch.done.set()
+
+    def close(self) -> None:
+        """Stop accepting appends; the writer commits what is queued and exits."""
+        self._closed = True
+        self._work.set()
+        self._space.set()
+
+    # -- reading -------------------------------------------------------------
+
+    async def read(self, position: int) -> RecordedEvent | None:
+        """The event at ``position``, or ``None`` past the head."""
+        if position < 1 or position > self.head:
+            return None
+        events = await self.read_all(after=position - 1, limit=1)
+        return events[0] if events else None
+
+    async def read_all(
+        self, after: int = 0, limit: int = READ_PAGE
+    ) -> list[RecordedEvent]:
+        """Events after global position ``after``, oldest first, at most ``limit``."""
+        head = self.head
+        cached = self._ring.slice(after, min(head, after + limit))
+        if cached is not None:
+            return cached
+        return await self._run_read(self.storage.read_log, after, limit, head)
+
+    async def read_stream(
+        self, stream: str, from_version: int = 1, limit: int = READ_PAGE
+    ) -> list[RecordedEvent]:
+        """Events of ``stream`` from version ``from_version`` on, at most ``limit``."""
+        return await self._run_read(
+            self.storage.read_stream, stream, from_version, limit
+        )
+
+    async def stream_version(self, stream: str) -> int:
+        """The stream's current version (0 when it has no events)."""
+        return await self._run_read(self.storage.stream_version, stream)
+
+    async def checkpoint(self, name: str) -> int:
+        """The last saved checkpoint ``name`` (0 when none)."""
+        return await self._run_read(self.storage.checkpoint, name)
+
+    async def tail(
+        self, after: int = 0, *, batch_limit: int = READ_PAGE
+    ) -> AsyncIterator[list[RecordedEvent]]:
+        """Yield every event after ``after`` in order, forever, in batches.
+
+        Catches up from storage, then follows the ring as events commit. Never
+        yields an event past the committed head, never skips or repeats one.
+        """
+        cursor = after
+        while True:
+            head = self.head
+            if cursor >= head:
+                await self._wait_past(cursor)
+                continue
+            events = await self.read_all(after=cursor, limit=batch_limit)
+            if not events:
+                continue
+            cursor = events[-1].position
+            yield events
+
+    async def _wait_past(self, position: int) -> None:
+        if self.storage.readonly:
+            # No writer in this process: poll the head another process moves.
+            while self.head <= position:  # noqa: ASYNC110
+                await trio.sleep(READONLY_POLL_SECONDS)
+            return
+        while self._head <= position:
+            if self._closed and not self._running:
+                raise LogClosedError("the event log was closed")
+            await self._head_moved.wait()
+
+    async def _run_read(self, fn: Callable[..., T], *args: object) -> T:
+        if not self.storage.blocking:
+            return fn(*args)
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._read_limiter)
+
+
+def _check_append(stream: str, events: Sequence[NewEvent], expected: Expected) -> None:
+    if not isinstance(stream, str) or not stream:
+        raise InvalidAppendError("a stream name must be a non-empty string")
+    if "\x00" in stream or len(stream.encode()) > MAX_STREAM_NAME_BYTES:
+        raise InvalidAppendError(
+            f"stream name must have no NUL and at most {MAX_STREAM_NAME_BYTES} bytes"
+        )
+    if not events:
+        raise InvalidAppendError("an append needs at least one event")
+    if not isinstance(expected, ExpectedVersion) and (
+        not isinstance(expected, int) or isinstance(expected, bool) or expected < 0
+    ):
+        raise InvalidAppendError(
+            "expected version must be ANY, NO_STREAM or a version >= 0, "
+            f"not {expected!r}"
+        )
+    for event in events:
+        if not event.type:
+            raise InvalidAppendError("every event needs a type")

@@ -1,0 +1,83 @@
+"""An in-memory backend with the same behaviour as LMDB, for fast unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from eventlog.batch import AppendRequest, BatchPlan, plan_batch
+from eventlog.envelope import GENESIS_HASH, RecordedEvent
+
+
+class MemoryStorage:
+    """A log that lives and dies with the process."""
+
+    blocking = False
+    readonly = False
+
+    def __init__(self) -> None:
+        self._records: list[bytes] = []
+        self._events: list[RecordedEvent] = []
+        self._streams: dict[str, list[int]] = {}
+        self._ids: dict[bytes, int] = {}
+        self._checkpoints: dict[str, int] = {}
+        self._head_hash = GENESIS_HASH
+
+    def head(self) -> tuple[int, bytes]:
+        return len(self._events), self._head_hash
+
+    def commit(
+        self,
+        requests: list[AppendRequest],
+        checkpoints: Mapping[str, int],
+        now_ns: int,
+    ) -> BatchPlan:
+        plan = plan_batch(requests, self, len(self._events), self._head_hash, now_ns)
+        for sealed in plan.sealed:
+            event = sealed.event
+            self._records.append(sealed.record)
+            self._events.append(event)
+            self._streams.setdefault(event.stream, []).append(event.position)
+            self._ids[sealed.event_key] = event.position
+        self._head_hash = plan.head_hash
+        self._checkpoints.update(checkpoints)
+        return plan
+
+    def read_log(self, after: int, limit: int, until: int) -> list[RecordedEvent]:
+        if limit <= 0:
+            return []
+        last = min(until, after + limit, len(self._events))
+        return self._events[max(after, 0) : last]
+
+    def read_stream(
+        self, stream: str, from_version: int, limit: int
+    ) -> list[RecordedEvent]:
+        positions = self._streams.get(stream, [])
+        start = max(from_version, 1) - 1
+        return [self._events[p - 1] for p in positions[start : start + max(limit, 0)]]
+
+    def stream_version(self, stream: str) -> int:
+        return len(self._streams.get(stream, ()))
+
+    def position_of(self, event_key: bytes) -> int | None:
+        return self._ids.get(event_key)
+
+    def event_at(self, position: int) -> RecordedEvent:
+        return self._events[position - 1]
+
+    def checkpoint(self, name: str) -> int:
+        return self._checkpoints.get(name, 0)
+
+    def iter_records(self) -> Iterator[tuple[int, bytes]]:
+        for index, record in enumerate(self._records):
+            yield index + 1, record
+
+    def indexed_position(self, stream: str, version: int) -> int | None:
+        positions = self._streams.get(stream, [])
+        return positions[version - 1] if 0 < version <= len(positions) else None
+
+    def index_sizes(self) -> tuple[int, int, dict[str, int]]:
+        heads = {stream: len(positions) for stream, positions in self._streams.items()}
+        return sum(heads.values()), len(self._ids), heads
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,43 @@
+"""A fixed-size ring of the most recently committed events, by position."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from eventlog.envelope import RecordedEvent
+
+
+class EventRing:
+    """The last ``capacity`` committed events, addressable by global position.
+
+    Only the writer adds to it, and only after a commit returned, so it never
+    holds an event past the committed head.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("ring capacity must be at least 1")
+        self._slots: list[RecordedEvent | None] = [None] * capacity
+        self._capacity = capacity
+        self._last = 0
+
+    def extend(self, events: Iterable[RecordedEvent]) -> None:
+        """Add events that directly follow the newest one held."""
+        for event in events:
+            self._slots[event.position % self._capacity] = event
+            self._last = event.position
+
+    def slice(self, after: int, until: int) -> list[RecordedEvent] | None:
+        """Events ``after+1 .. until``, or ``None`` if any of them has left the ring."""
+        if until <= after:
+            return []
+        if until > self._last or after < self._last - self._capacity:
+            return None
+        capacity = self._capacity
+        slots = self._slots
+        out: list[RecordedEvent] = []
+        for position in range(after + 1, until + 1):
+            event = slots[position % capacity]
+            assert event is not None and event.position == position
+            out.append(event)
+        return out
