@@ -1,0 +1,54 @@
+"""One error shape for every failure: ``{"error": str, "status": int}``."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Response, jsonify
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+_MESSAGES = {
+    404: "not found",
+    405: "method not allowed",
+    413: "request body too large",
+}
+
+
+class ApiError(Exception):
+    """An expected failure that becomes a JSON error response."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status: int, message: str) -> Response:
+    """Build the JSON error response every endpoint uses."""
+    response = jsonify({"error": message, "status": status})
+    response.status_code = status
+    return response
+
+
+def install_error_handlers(app: QuartTrio) -> None:
+    """Make every error, including unknown routes and crashes, JSON."""
+
+    @app.errorhandler(ApiError)
+    async def on_api_error(error: ApiError) -> Response:
+        return error_response(error.status, error.message)
+
+    @app.errorhandler(HTTPException)
+    async def on_http_exception(error: HTTPException) -> Response:
+        status = error.code or 500
+        response = error_response(status, _MESSAGES.get(status, error.name.lower()))
+        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(Exception)
+    async def on_unexpected(error: Exception) -> Response:
+        log.exception("request failed", exc_info=error)
+        return error_response(500, "internal error")

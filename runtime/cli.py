@@ -1,0 +1,162 @@
+"""The ``matrix-runtime`` command: serve, verify, events."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from collections.abc import Sequence
+
+import msgspec
+import trio
+
+from eventlog import DataDirectoryError, EventLog, EventLogError, LmdbStorage, verify
+from eventlog.envelope import RecordedEvent
+from eventlog.schemas import payload_as_builtins
+from runtime.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            data_dir=args.data_dir,
+        )
+    except ConfigError as exc:
+        print(f"matrix-runtime: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        result: int = args.command(settings, args)
+    except DataDirectoryError as exc:
+        print(f"matrix-runtime: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="matrix-runtime",
+        description="Self-hostable execution plane for AI tooling.",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    _add_data_dir(serve)
+    serve.set_defaults(command=_serve)
+
+    check = commands.add_parser("verify", help="check the log's hash chain and indexes")
+    _add_data_dir(check)
+    check.set_defaults(command=_verify)
+
+    events = commands.add_parser("events", help="print events as JSON lines")
+    _add_data_dir(events)
+    events.add_argument("--stream", help="only this stream")
+    events.add_argument(
+        "--after", type=int, default=0, help="only events after this global position"
+    )
+    events.add_argument(
+        "--follow", action="store_true", help="keep printing new events as they come"
+    )
+    events.set_defaults(command=_events)
+    return parser
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory (default ./data)")
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from runtime.server import serve
+
+    trio.run(serve, settings)
+    return EXIT_OK
+
+
+def _verify(settings: Settings, args: argparse.Namespace) -> int:
+    storage = LmdbStorage(settings.log_dir, readonly=True)
+    try:
+        report = verify(storage)
+    finally:
+        storage.close()
+    print(f"head {report.head} {report.head_hash.hex()}")
+    if report.ok:
+        print(f"ok: {report.events} events, chain and indexes verified")
+        return EXIT_OK
+    where = (
+        f"position {report.first_bad_position}"
+        if report.first_bad_position is not None
+        else "indexes"
+    )
+    print(f"bad: {where}: {report.problem}")
+    return EXIT_FAILED
+
+
+def _events(settings: Settings, args: argparse.Namespace) -> int:
+    if args.after < 0:
+        print("matrix-runtime: --after must be 0 or more", file=sys.stderr)
+        return EXIT_USAGE
+    storage = LmdbStorage(settings.log_dir, readonly=True)
+    try:
+        trio.run(_print_events, EventLog(storage), args.stream, args.after, args.follow)
+    except EventLogError as exc:
+        print(f"matrix-runtime: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        pass
+    finally:
+        storage.close()
+    return EXIT_OK
+
+
+async def _print_events(
+    event_log: EventLog, stream: str | None, after: int, follow: bool
+) -> None:
+    out = sys.stdout
+    if not follow and event_log.head <= after:
+        return
+    async for batch in event_log.tail(after):
+        for event in batch:
+            if stream is None or event.stream == stream:
+                out.write(event_json(event) + "\n")
+        out.flush()
+        if not follow and batch[-1].position >= event_log.head:
+            return
+
+
+def event_json(event: RecordedEvent) -> str:
+    """One event as a JSON line: position, stream, version, type, time, data."""
+    return msgspec.json.encode(
+        {
+            "position": event.position,
+            "stream": event.stream,
+            "version": event.version,
+            "type": event.type,
+            "time": _rfc3339(event.recorded_at_ns),
+            "data": payload_as_builtins(event),
+        }
+    ).decode()
+
+
+def _rfc3339(ns: int) -> str:
+    moment = dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
