@@ -15,8 +15,6 @@ import msgspec
 
 from eventlog.envelope import NewEvent, RecordedEvent
 
-SYSTEM_STREAM = "$system"
-
 _encoder = msgspec.msgpack.Encoder()
 _registry: dict[str, type[Payload]] = {}
 _decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {}
@@ -96,20 +94,3 @@ def payload_as_builtins(event: RecordedEvent) -> Any:
 def known_event_types() -> frozenset[str]:
     """Names of every registered event type."""
     return frozenset(_registry)
-
-
-@event_type("runtime.started")
-class RuntimeStarted(Payload, frozen=True):
-    """The runtime process opened the log and began serving."""
-
-    runtime_id: str
-    version: str
-    pid: int
-
-
-@event_type("runtime.stopped")
-class RuntimeStopped(Payload, frozen=True):
-    """The runtime shut down cleanly."""
-
-    runtime_id: str
-    reason: str

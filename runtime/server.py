@@ -14,7 +14,8 @@ from hypercorn.trio import serve as serve_http
 from api.app import create_app
 from api.context import ApiContext
 from eventlog import EventLog, LmdbStorage
-from eventlog.schemas import SYSTEM_STREAM, RuntimeStarted, RuntimeStopped, new_event
+from eventlog.schemas import new_event
+from eventlog.vocabulary.system import SYSTEM_STREAM, RuntimeStarted, RuntimeStopped
 from runtime.config import VERSION, Settings
 
 log = logging.getLogger(__name__)
