@@ -94,7 +94,7 @@ def plan_batch(
 
     for request in requests:
         try:
-            existing = _find_existing(request, view, batch_ids)
+            keys, existing = _find_existing(request, view, batch_ids)
             if existing is not None:
                 request.result = existing
                 continue
@@ -107,54 +107,76 @@ def plan_batch(
             continue
 
         positions = []
-        for new in request.events:
+        stream = request.stream
+        for new, key in zip(request.events, keys, strict=True):
             version += 1
             plan.head += 1
+            # Positional, in envelope field order: cheaper than keywords.
             event = RecordedEvent(
-                position=plan.head,
-                stream=request.stream,
-                version=version,
-                type=new.type,
-                event_id=new.event_id,
-                recorded_at_ns=now_ns,
-                actor=new.actor,
-                workspace=new.workspace,
-                correlation_id=new.correlation_id,
-                causation_id=new.causation_id,
-                prev_hash=plan.head_hash,
-                data=msgspec.Raw(new.data),
+                plan.head,
+                stream,
+                version,
+                new.type,
+                new.event_id,
+                now_ns,
+                new.actor,
+                new.workspace,
+                new.correlation_id,
+                new.causation_id,
+                plan.head_hash,
+                msgspec.Raw(new.data),
             )
             record, plan.head_hash = seal(event)
-            key = parse_event_id(new.event_id)
             plan.sealed.append(SealedEvent(event, record, key))
             batch_ids[key] = event
             positions.append(plan.head)
-        plan.stream_versions[request.stream] = version
+        plan.stream_versions[stream] = version
         request.result = AppendResult(tuple(positions), version)
 
     return plan
+
+
+def _event_key(event_id: str) -> bytes:
+    """Parse an event id; plain and hyphenated hex skip the ``uuid`` module.
+
+    For a string of exactly 32 hex digits ``bytes.fromhex`` and
+    ``uuid.UUID`` agree; anything else takes the general path.
+    """
+    if type(event_id) is str:
+        digits = event_id.replace("-", "") if len(event_id) == 36 else event_id
+        if len(digits) == 32:
+            try:
+                key = bytes.fromhex(digits)
+            except ValueError:
+                key = b""
+            if len(key) == 16:
+                return key
+    try:
+        return parse_event_id(event_id)
+    except ValueError:
+        raise InvalidAppendError(f"event id {event_id!r} is not a UUID") from None
 
 
 def _find_existing(
     request: AppendRequest,
     view: CommittedView,
     batch_ids: dict[bytes, RecordedEvent],
-) -> AppendResult | None:
-    """Return the original result if this exact append is already stored."""
-    found: list[RecordedEvent] = []
+) -> tuple[list[bytes], AppendResult | None]:
+    """Parse the request's ids; return them and the original result of a retry.
+
+    The result is not ``None`` only if this exact append is already stored.
+    """
+    keys: list[bytes] = []
     seen: set[bytes] = set()
+    found: list[RecordedEvent] = []
     for new in request.events:
-        try:
-            key = parse_event_id(new.event_id)
-        except ValueError:
-            raise InvalidAppendError(
-                f"event id {new.event_id!r} is not a UUID"
-            ) from None
+        key = _event_key(new.event_id)
         if key in seen:
             raise InvalidAppendError(
                 f"event id {new.event_id} appears twice in one append"
             )
         seen.add(key)
+        keys.append(key)
         stored = batch_ids.get(key)
         if stored is None:
             position = view.position_of(key)
@@ -167,7 +189,7 @@ def _find_existing(
         found.append(stored)
 
     if not found:
-        return None
+        return keys, None
     if len(found) != len(request.events):
         # Some ids are stored and some are not. Appends are atomic, so this
         # cannot be a retry of one earlier append: the ids were reused.
@@ -175,7 +197,7 @@ def _find_existing(
         raise IdempotencyConflictError(
             first.event_id, first.position, "by an append with other events"
         )
-    return AppendResult(tuple(e.position for e in found), found[-1].version)
+    return keys, AppendResult(tuple(e.position for e in found), found[-1].version)
 
 
 def _same_content(stream: str, new: NewEvent, stored: RecordedEvent) -> bool:

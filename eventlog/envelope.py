@@ -9,6 +9,8 @@ event type still reads, verifies and forwards the event.
 from __future__ import annotations
 
 import enum
+import os
+import time
 import uuid
 from typing import Final
 
@@ -16,6 +18,23 @@ import msgspec
 
 GENESIS_HASH: Final = bytes(32)
 """The ``prev_hash`` of the event at position 1."""
+
+# UUIDv7 layout (RFC 9562): 48 bits of Unix milliseconds, version 7, then 74
+# random bits around the two variant bits.
+_V7_RANDOM_BITS: Final = (0xFFF << 64) | ((1 << 62) - 1)
+_V7_MARKERS: Final = (0x7 << 76) | (0b10 << 62)
+
+
+def new_event_id() -> str:
+    """A fresh event id: a time-ordered UUID (version 7) as 32 hex digits.
+
+    Ids made close together sort close together, so the id index takes
+    each batch's new ids into a few adjacent pages instead of one random
+    page per event; the 74 random bits per millisecond keep them unique.
+    """
+    millis = time.time_ns() // 1_000_000
+    random_bits = int.from_bytes(os.urandom(10)) & _V7_RANDOM_BITS
+    return f"{millis << 80 | random_bits | _V7_MARKERS:032x}"
 
 
 class RecordedEvent(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -44,7 +63,7 @@ class NewEvent(msgspec.Struct, frozen=True, gc=False):
 
     type: str
     data: bytes
-    event_id: str = msgspec.field(default_factory=lambda: uuid.uuid4().hex)
+    event_id: str = msgspec.field(default_factory=new_event_id)
     actor: str = "system"
     workspace: str = ""
     correlation_id: str = ""

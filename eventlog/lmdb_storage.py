@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
 import logging
 import os
+import resource
 import struct
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -29,7 +31,7 @@ from typing import Any, Final
 import lmdb
 
 from eventlog.batch import AppendRequest, BatchPlan, plan_batch
-from eventlog.chain import open_record
+from eventlog.chain import open_record, open_records
 from eventlog.envelope import GENESIS_HASH, RecordedEvent
 from eventlog.errors import (
     CorruptLogError,
@@ -95,15 +97,31 @@ class LmdbStorage:
         events: list[RecordedEvent] = []
         if limit <= 0 or after >= until:
             return events
+        last = min(until, after + limit)
         with self._env.begin(db=self._dbs[b"log"]) as txn:
             cursor = txn.cursor()
             if not cursor.set_range(_U64.pack(after + 1)):
                 return events
-            last = min(until, after + limit)
-            for key, value in cursor:
-                if _U64.unpack(key)[0] > last:
-                    break
-                events.append(open_record(value))
+            # Positions are gapless, so the next ``last - after`` records are
+            # exactly ``after+1 .. last``: no key needs unpacking. The check
+            # below catches a damaged log that breaks that promise.
+            events = open_records(
+                itertools.islice(cursor.iternext(keys=False), last - after)
+            )
+            if events and events[-1].position != after + len(events):
+                events = self._read_log_by_key(cursor, after, last)
+        return events
+
+    def _read_log_by_key(
+        self, cursor: Any, after: int, last: int
+    ) -> list[RecordedEvent]:
+        events: list[RecordedEvent] = []
+        if not cursor.set_range(_U64.pack(after + 1)):
+            return events
+        for key, value in cursor:
+            if _U64.unpack(key)[0] > last:
+                break
+            events.append(open_record(value))
         return events
 
     def read_stream(
@@ -173,6 +191,7 @@ class LmdbStorage:
         if self.readonly:
             raise LogReadOnlyError("the log was opened read-only")
         dbs = self._dbs
+        plan: BatchPlan | None = None
         try:
             # The whole transaction, begin to commit, runs in this one call:
             # LMDB write transactions are bound to the thread that began them.
@@ -189,7 +208,9 @@ class LmdbStorage:
                 "reached; raise MATRIX_RUNTIME_MAP_SIZE"
             ) from None
         except lmdb.Error as exc:
-            raise _storage_error(exc) from None
+            needed = sum(len(s.record) for s in plan.sealed) if plan else 0
+            raise _storage_error(exc, self.path, needed) from None
+        assert plan is not None
         self._head, self._head_hash = plan.head, plan.head_hash
         return plan
 
@@ -197,20 +218,41 @@ class LmdbStorage:
         dbs = self._dbs
         if not plan.sealed:
             return
+        first = plan.sealed[0].event.position
+        log_cursor = txn.cursor(db=dbs[b"log"])
+        if log_cursor.last() and _U64.unpack(log_cursor.key())[0] >= first:
+            raise CorruptLogError(f"position {first} is already stored")
+
+        pack = _U64.pack
+        prefixes: dict[str, bytes] = {}
+        records: list[tuple[bytes, bytes]] = []
+        versions: list[tuple[bytes, bytes]] = []
+        ids: list[tuple[bytes, bytes]] = []
         for sealed in plan.sealed:
             event = sealed.event
-            position = _U64.pack(event.position)
-            if not txn.put(position, sealed.record, db=dbs[b"log"], append=True):
-                raise CorruptLogError(f"position {event.position} is already stored")
-            txn.put(
-                _stream_prefix(event.stream) + _U64.pack(event.version),
-                position,
-                db=dbs[b"streams"],
-            )
-            txn.put(sealed.event_key, position, db=dbs[b"event_ids"])
-        for stream, version in plan.stream_versions.items():
-            txn.put(stream.encode(), _U64.pack(version), db=dbs[b"heads"])
-        txn.put(b"head", _U64.pack(plan.head), db=dbs[b"meta"])
+            position = pack(event.position)
+            prefix = prefixes.get(event.stream)
+            if prefix is None:
+                prefix = prefixes[event.stream] = _stream_prefix(event.stream)
+            records.append((position, sealed.record))
+            versions.append((prefix + pack(event.version), position))
+            ids.append((sealed.event_key, position))
+
+        # One C call per table instead of one put per entry. Positions follow
+        # the last stored key, so append mode writes every record or, if the
+        # log changed under us, fewer: that is corruption, and aborts the batch.
+        _, added = log_cursor.putmulti(records, append=True)
+        if added != len(records):
+            raise CorruptLogError(f"position {first} is already stored")
+        txn.cursor(db=dbs[b"streams"]).putmulti(versions)
+        txn.cursor(db=dbs[b"event_ids"]).putmulti(ids)
+        txn.cursor(db=dbs[b"heads"]).putmulti(
+            [
+                (stream.encode(), pack(version))
+                for stream, version in plan.stream_versions.items()
+            ]
+        )
+        txn.put(b"head", pack(plan.head), db=dbs[b"meta"])
         txn.put(b"head_hash", plan.head_hash, db=dbs[b"meta"])
 
     # -- lifecycle ----------------------------------------------------------
@@ -375,8 +417,12 @@ def _open_databases(env: Any, path: Path, readonly: bool) -> dict[bytes, Any]:
     return dbs
 
 
-def _storage_error(exc: lmdb.Error) -> EventLogError:
+def _storage_error(exc: lmdb.Error, path: Path, needed: int) -> EventLogError:
     code = getattr(exc, "errno", None) or _errno_in(str(exc))
+    if code == errno.EIO:
+        # LMDB reports a short write as EIO. On a full disk, or at the file
+        # size limit, the kernel writes what still fits and stops short.
+        code = _space_errno(path, needed) or code
     if code in _DISK_FULL_ERRNOS:
         return StorageFullError(
             f"the event log cannot grow: {os.strerror(code)}; free disk space"
@@ -384,8 +430,23 @@ def _storage_error(exc: lmdb.Error) -> EventLogError:
     return EventLogError(f"the event log could not commit: {exc}")
 
 
+def _space_errno(path: Path, needed: int) -> int | None:
+    """Why ``needed`` more bytes cannot be written to the log, if for lack of room."""
+    try:
+        disk = os.statvfs(path)
+        size = (path / "data.mdb").stat().st_size
+    except OSError:
+        return None
+    if disk.f_bavail * disk.f_frsize < needed:
+        return errno.ENOSPC
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and size + needed > limit:
+        return errno.EFBIG
+    return None
+
+
 def _errno_in(message: str) -> int | None:
-    for code in _DISK_FULL_ERRNOS:
+    for code in (*_DISK_FULL_ERRNOS, errno.EIO):
         if os.strerror(code) in message:
             return code
     return None

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
+import msgspec
 import trio
 
 from eventlog.batch import AppendRequest
@@ -38,12 +39,16 @@ from eventlog.storage import Storage
 MAX_BATCH_EVENTS: Final = 2048
 MAX_BATCH_BYTES: Final = 4 << 20
 MAX_PENDING_EVENTS: Final = 65536
-MAX_STREAM_NAME_BYTES: Final = 512
+# LMDB keys are at most 511 bytes and the stream index key is the name, a
+# NUL and an 8-byte version: a longer name would fail its whole batch.
+MAX_STREAM_NAME_BYTES: Final = 502
 READ_PAGE: Final = 512
 RING_SIZE: Final = 65536
 READONLY_POLL_SECONDS: Final = 0.2
 
 log = logging.getLogger(__name__)
+
+_raw_decoder = msgspec.msgpack.Decoder(msgspec.Raw)
 
 T = TypeVar("T")
 
@@ -90,6 +95,11 @@ class EventLog:
         return self._head
 
     @property
+    def is_running(self) -> bool:
+        """True while the writer task accepts and commits appends."""
+        return self._running and not self._closed
+
+    @property
     def head_hash(self) -> bytes:
         """The chain hash of the event at :attr:`head`."""
         return self._head_hash
@@ -117,7 +127,7 @@ class EventLog:
         if self.storage.readonly:
             raise LogReadOnlyError("the log was opened read-only")
         request = AppendRequest(stream, tuple(events), expected_version)
-        size = sum(len(e.data) for e in events)
+        size = sum([len(e.data) for e in events])
 
         while self._pending_events >= MAX_PENDING_EVENTS and not self._closed:
             # Back-pressure: producers wait here while the writer catches up.
@@ -138,6 +148,10 @@ class EventLog:
         """Durably record that reader ``name`` has processed up to ``position``."""
         if not name or position < 0:
             raise ValueError("a checkpoint needs a name and a position >= 0")
+        if len(name.encode()) > MAX_STREAM_NAME_BYTES:
+            raise ValueError(
+                f"a checkpoint name has at most {MAX_STREAM_NAME_BYTES} bytes"
+            )
         batch = self._enqueue(0, 0)
         batch.checkpoints[name] = position
         await batch.done.wait()
@@ -187,6 +201,10 @@ class EventLog:
                 for request in batch.requests:
                     request.error = closed
                 batch.done.set()
+            # Tailers parked at the head would otherwise wait for an event
+            # that can no longer come; woken, they see the log is closed.
+            self._head_moved.set()
+            self._head_moved = trio.Event()
 
     async def _commit(self, batch: _Batch) -> None:
         now_ns = time.time_ns()
@@ -234,7 +252,12 @@ class EventLog:
     async def read_all(
         self, after: int = 0, limit: int = READ_PAGE
     ) -> list[RecordedEvent]:
-        """Events after global position ``after``, oldest first, at most ``limit``."""
+        """Events after global position ``after``, oldest first, at most ``limit``.
+
+        Raises:
+            ValueError: ``after`` is negative.
+        """
+        _check_after(after)
         head = self.head
         cached = self._ring.slice(after, min(head, after + limit))
         if cached is not None:
@@ -264,7 +287,12 @@ class EventLog:
 
         Catches up from storage, then follows the ring as events commit. Never
         yields an event past the committed head, never skips or repeats one.
+
+        Raises:
+            ValueError: ``after`` is negative.
+            LogClosedError: the log was closed while waiting for new events.
         """
+        _check_after(after)
         cursor = after
         while True:
             head = self.head
@@ -276,6 +304,21 @@ class EventLog:
                 continue
             cursor = events[-1].position
             yield events
+
+    async def wait_for_events(
+        self, after: int, limit: int = READ_PAGE
+    ) -> list[RecordedEvent]:
+        """Wait until something is committed after ``after``, then read it.
+
+        A plain coroutine rather than a generator, so a caller may put it
+        under ``trio.move_on_after`` (an SSE keepalive, say) and call it
+        again after a timeout without losing its place.
+        """
+        while True:
+            await self._wait_past(after)
+            events = await self.read_all(after=after, limit=limit)
+            if events:
+                return events
 
     async def _wait_past(self, position: int) -> None:
         if self.storage.readonly:
@@ -313,3 +356,16 @@ def _check_append(stream: str, events: Sequence[NewEvent], expected: Expected) -
     for event in events:
         if not event.type:
             raise InvalidAppendError("every event needs a type")
+        try:
+            # The envelope embeds ``data`` verbatim: anything but exactly one
+            # msgpack value would make the stored record undecodable.
+            _raw_decoder.decode(event.data)
+        except (msgspec.DecodeError, TypeError):
+            raise InvalidAppendError(
+                f"event {event.event_id} data is not one msgpack value"
+            ) from None
+
+
+def _check_after(after: int) -> None:
+    if after < 0:
+        raise ValueError(f"after must be a position >= 0, not {after}")

@@ -19,11 +19,16 @@ class EventRing:
             raise ValueError("ring capacity must be at least 1")
         self._slots: list[RecordedEvent | None] = [None] * capacity
         self._capacity = capacity
+        self._first = 0
         self._last = 0
 
     def extend(self, events: Iterable[RecordedEvent]) -> None:
         """Add events that directly follow the newest one held."""
         for event in events:
+            if not self._first:
+                # A log reopened at head N starts its ring at N+1: the slots
+                # below that were never filled, whatever the capacity says.
+                self._first = event.position
             self._slots[event.position % self._capacity] = event
             self._last = event.position
 
@@ -31,7 +36,8 @@ class EventRing:
         """Events ``after+1 .. until``, or ``None`` if any of them has left the ring."""
         if until <= after:
             return []
-        if until > self._last or after < self._last - self._capacity:
+        oldest = max(self._first, self._last - self._capacity + 1)
+        if until > self._last or not self._first or after + 1 < oldest:
             return None
         capacity = self._capacity
         slots = self._slots

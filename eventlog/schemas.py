@@ -15,6 +15,8 @@ import msgspec
 
 from eventlog.envelope import NewEvent, RecordedEvent
 
+REDACTED = "[redacted]"
+
 _encoder = msgspec.msgpack.Encoder()
 _registry: dict[str, type[Payload]] = {}
 _decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {}
@@ -24,6 +26,8 @@ class Payload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Base of every event payload."""
 
     EVENT_TYPE: ClassVar[str] = ""
+    SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
+    """Fields that must stay in the log but never be printed or served."""
 
 
 P = TypeVar("P", bound=type[Payload])
@@ -89,6 +93,20 @@ def decode_payload(event: RecordedEvent) -> Payload | None:
 def payload_as_builtins(event: RecordedEvent) -> Any:
     """Decode the payload to plain Python values, whatever its type."""
     return msgspec.msgpack.decode(event.data)
+
+
+def payload_for_display(event: RecordedEvent) -> Any:
+    """Like :func:`payload_as_builtins`, with every secret field redacted."""
+    # Importing the vocabulary registers every type and its secret fields;
+    # without it an unregistered type would be printed unredacted.
+    import eventlog.vocabulary  # noqa: F401
+
+    data = payload_as_builtins(event)
+    cls = _registry.get(event.type)
+    if cls is not None and cls.SECRET_FIELDS and isinstance(data, dict):
+        for name in cls.SECRET_FIELDS & data.keys():
+            data[name] = REDACTED
+    return data
 
 
 def known_event_types() -> frozenset[str]:
