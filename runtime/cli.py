@@ -13,8 +13,14 @@ import trio
 
 from eventlog import DataDirectoryError, EventLog, EventLogError, LmdbStorage, verify
 from eventlog.envelope import RecordedEvent
-from eventlog.schemas import payload_as_builtins
+from eventlog.schemas import payload_for_display
 from runtime.config import ConfigError, Settings, load_settings
+from runtime.replay import (
+    ReplayTargetNotFoundError,
+    find_job_id,
+    read_job_events,
+    transcript,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         "--follow", action="store_true", help="keep printing new events as they come"
     )
     events.set_defaults(command=_events)
+
+    replay = commands.add_parser(
+        "replay", help="print a job or sandbox session as a transcript"
+    )
+    replay.add_argument("target", help="a job id (job_...) or session id (sbx_...)")
+    _add_data_dir(replay)
+    replay.set_defaults(command=_replay)
     return parser
 
 
@@ -128,6 +141,25 @@ def _events(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    storage = LmdbStorage(settings.log_dir, readonly=True)
+    try:
+        lines = trio.run(_transcript, EventLog(storage), args.target)
+    except ReplayTargetNotFoundError as exc:
+        print(f"matrix-runtime: {exc.args[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        storage.close()
+    for line in lines:
+        print(line)
+    return EXIT_OK
+
+
+async def _transcript(event_log: EventLog, target: str) -> list[str]:
+    job_id = await find_job_id(event_log, target)
+    return list(transcript(await read_job_events(event_log, job_id)))
+
+
 async def _print_events(
     event_log: EventLog, stream: str | None, after: int, follow: bool
 ) -> None:
@@ -152,11 +184,14 @@ def event_json(event: RecordedEvent) -> str:
             "version": event.version,
             "type": event.type,
             "time": _rfc3339(event.recorded_at_ns),
-            "data": payload_as_builtins(event),
+            "data": payload_for_display(event),
         }
     ).decode()
 
 
 def _rfc3339(ns: int) -> str:
-    moment = dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+    # Integer arithmetic: ``ns / 1e9`` as a float is only good to about a
+    # quarter of a microsecond today, so rounding it could print a later time.
+    seconds, rest = divmod(ns, 1_000_000_000)
+    moment = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{rest // 1000:06d}Z"
