@@ -1,0 +1,336 @@
+"""Start-command policy: which MCP server commands and environments may run.
+
+A start command is one line of text from an API caller. It is never given to a
+shell: it is split into an argument vector here, checked against an allow-list
+of programs and a list of blocked tokens, and its extra environment is checked
+for variables that would change what code the program loads and for raw
+secrets. The program must be named bare (``node``, never ``/usr/bin/node``) so
+that the runtime decides which binary runs, by looking it up on its own PATH
+with :func:`resolve_program`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+DEFAULT_ALLOWED_PROGRAMS: Final = ("npx", "uvx", "pipx", "python", "python3", "node")
+
+DEFAULT_BLOCKED_TOKENS: Final = frozenset(
+    {
+        "sudo",
+        "docker",
+        "apt",
+        "apt-get",
+        "apk",
+        "yum",
+        "dnf",
+        "systemctl",
+        "mkfs",
+        "mount",
+        "curl",
+        "wget",
+        "sh",
+        "bash",
+        "zsh",
+        "eval",
+    }
+)
+
+# Compared upper-cased: npm reads its npm_config_* variables case-insensitively,
+# and nobody has a legitimate reason to pass ``ld_preload`` in another case.
+DEFAULT_BLOCKED_ENV_KEYS: Final = frozenset(
+    {
+        # The sandbox builds these itself; overriding them moves the program
+        # lookup, the home directory or the temporary files somewhere else.
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "TMP",
+        "TEMP",
+        "SHELL",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_RUNTIME_DIR",
+        # Dynamic loader and C library module paths.
+        "GCONV_PATH",
+        "LOCPATH",
+        "NLSPATH",
+        "HOSTALIASES",
+        "RESOLV_HOST_CONF",
+        # Node.js.
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "NODE_EXTRA_CA_CERTS",
+        "NODE_REPL_EXTERNAL_MODULE",
+        "NODE_V8_COVERAGE",
+        "NODE_TLS_REJECT_UNAUTHORIZED",
+        # Python.
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "PYTHONSTARTUP",
+        "PYTHONUSERBASE",
+        "PYTHONINSPECT",
+        "PYTHONBREAKPOINT",
+        "PYTHONWARNINGS",
+        "PYTHONPLATLIBDIR",
+        "PYTHONEXECUTABLE",
+        "PYTHONSAFEPATH",
+        "PYTHONNOUSERSITE",
+        "PYTHONPYCACHEPREFIX",
+        # Shells that package scripts may start.
+        "BASH_ENV",
+        "ENV",
+        "IFS",
+        "PS4",
+        "PROMPT_COMMAND",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "CDPATH",
+        "GLOBIGNORE",
+        # Git, which some servers run.
+        "GIT_EXEC_PATH",
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_ASKPASS",
+        "GIT_EDITOR",
+        "GIT_PAGER",
+        "GIT_PROXY_COMMAND",
+        "GIT_EXTERNAL_DIFF",
+        # Other runtimes a server may start.
+        "PERL5LIB",
+        "PERL5OPT",
+        "PERLLIB",
+        "RUBYOPT",
+        "RUBYLIB",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+    }
+)
+
+# Whole families: loader variables, exported shell functions, git
+# configuration injection, and the package managers' own configuration
+# (registry, cache, scripts), which the runtime sets for every server.
+DEFAULT_BLOCKED_ENV_PREFIXES: Final = frozenset(
+    {
+        "LD_",
+        "DYLD_",
+        "BASH_FUNC_",
+        "GIT_CONFIG",
+        "NPM_CONFIG_",
+        "UV_",
+        "PIP_",
+        "PIPX_",
+    }
+)
+
+FORBIDDEN_METACHARACTERS: Final = "&|;<>`$()\n\r"
+
+_SECRET_KEY = re.compile(
+    r"secret|token|password|passwd|api[_-]?key|private[_-]?key|credential",
+    re.IGNORECASE,
+)
+_SECRET_REFERENCE = re.compile(r"\$\{secret:[^}]+\}|secret://\S+")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_GO_ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "'": "\\'"}
+
+
+class CommandRejectedError(Exception):
+    """The start command or its environment is not allowed to run.
+
+    The message is meant for the API caller and says what to change.
+    """
+
+
+class ProgramNotFoundError(CommandRejectedError):
+    """The allowed program is not installed where the runtime looks for it."""
+
+
+@dataclass(frozen=True)
+class CommandPolicy:
+    """The rules a start command and its extra environment must satisfy.
+
+    Attributes:
+        allowed_programs: Bare names the first token may be.
+        blocked_tokens: Names no token may have as its last path component.
+        blocked_env_keys: Environment names (compared upper-cased) that may
+            not be passed, because they change what code a runtime loads or
+            where the sandbox keeps its files.
+        blocked_env_prefixes: Upper-cased name prefixes blocked the same way.
+    """
+
+    allowed_programs: frozenset[str] = frozenset(DEFAULT_ALLOWED_PROGRAMS)
+    blocked_tokens: frozenset[str] = DEFAULT_BLOCKED_TOKENS
+    blocked_env_keys: frozenset[str] = DEFAULT_BLOCKED_ENV_KEYS
+    blocked_env_prefixes: frozenset[str] = DEFAULT_BLOCKED_ENV_PREFIXES
+
+    def validate(self, start_command: str, env: Mapping[str, str]) -> list[str]:
+        """Check a start command and its environment, and split the command.
+
+        Args:
+            start_command: The command line as the caller wrote it.
+            env: Extra environment variables for the server process.
+
+        Returns:
+            The argument vector; its first item is a bare allowed program name.
+
+        Raises:
+            CommandRejectedError: With the first rule the input breaks.
+        """
+        command = start_command.strip()
+        if not command:
+            raise CommandRejectedError("empty start command")
+        # Scanned before trimming: a trailing newline is as suspect as any.
+        for char in start_command:
+            if char in FORBIDDEN_METACHARACTERS:
+                shown = _quote_char(char)
+                raise CommandRejectedError(
+                    f"command contains forbidden shell metacharacter {shown}"
+                )
+        if "\x00" in command:
+            raise CommandRejectedError("command contains a NUL character")
+        argv = split_command(command)
+
+        program = argv[0]
+        base = _basename(program)
+        if base not in self.allowed_programs:
+            raise CommandRejectedError(
+                f'program "{base}" is not allowed (permitted: {self._permitted()})'
+            )
+        if program != base:
+            raise CommandRejectedError(
+                f'program "{program}" is given as a path; name it bare as "{base}" '
+                "and the runtime runs its own installed copy"
+            )
+        for token in argv:
+            if _basename(token) in self.blocked_tokens:
+                raise CommandRejectedError(
+                    f'command contains blocked token "{_basename(token)}"'
+                )
+
+        self.validate_env(env)
+        return argv
+
+    def validate_env(self, env: Mapping[str, str]) -> None:
+        """Check the extra environment of a server process.
+
+        Args:
+            env: Variable names and values as the caller gave them.
+
+        Raises:
+            CommandRejectedError: For an invalid or blocked name, a value with
+                a NUL character, or a raw secret under a secret-looking name.
+        """
+        for key, value in env.items():
+            if not _ENV_NAME.fullmatch(key):
+                raise CommandRejectedError(
+                    f'env "{key}" is not a valid variable name '
+                    "(letters, digits and _, not starting with a digit)"
+                )
+            upper = key.upper()
+            if upper in self.blocked_env_keys or any(
+                upper.startswith(prefix) for prefix in self.blocked_env_prefixes
+            ):
+                raise CommandRejectedError(
+                    f'env "{key}" is not allowed: it changes which code the '
+                    "server's runtime loads or where the sandbox keeps its files"
+                )
+            if "\x00" in value:
+                raise CommandRejectedError(f'env "{key}" contains a NUL character')
+            if _SECRET_KEY.search(key) and value and not is_secret_reference(value):
+                raise CommandRejectedError(
+                    f'env "{key}" appears to contain a raw secret value; '
+                    "pass a secret reference instead"
+                )
+
+    def _permitted(self) -> str:
+        known = [p for p in DEFAULT_ALLOWED_PROGRAMS if p in self.allowed_programs]
+        extra = sorted(self.allowed_programs.difference(DEFAULT_ALLOWED_PROGRAMS))
+        return ", ".join(known + extra)
+
+
+def split_command(command: str) -> list[str]:
+    """Split a command line on spaces and tabs, honouring quotes.
+
+    Single and double quotes group text and are dropped; there is no escape
+    character; an empty quoted string still gives an (empty) token.
+
+    Args:
+        command: The command line, already free of shell metacharacters.
+
+    Returns:
+        The tokens, in order.
+
+    Raises:
+        CommandRejectedError: When a quote is not closed.
+    """
+    tokens: list[str] = []
+    current: list[str] = []
+    in_token = False
+    quote = ""
+    for char in command:
+        if quote:
+            if char == quote:
+                quote = ""
+            else:
+                current.append(char)
+        elif char in "'\"":
+            quote = char
+            in_token = True
+        elif char in " \t":
+            if in_token:
+                tokens.append("".join(current))
+                current = []
+                in_token = False
+        else:
+            current.append(char)
+            in_token = True
+    if quote:
+        raise CommandRejectedError("unbalanced quote in command")
+    if in_token:
+        tokens.append("".join(current))
+    return tokens
+
+
+def is_secret_reference(value: str) -> bool:
+    """Whether a whole value is ``${secret:NAME}`` or ``secret://NAME``."""
+    return _SECRET_REFERENCE.fullmatch(value.strip()) is not None
+
+
+def resolve_program(argv0: str, search_path: str | None = None) -> str:
+    """Find the absolute path of an allowed program on the runtime's PATH.
+
+    Args:
+        argv0: A bare program name such as ``npx``.
+        search_path: The directories to search, ``os.pathsep``-separated;
+            the runtime process's own PATH when omitted.
+
+    Returns:
+        The absolute path of the executable.
+
+    Raises:
+        ProgramNotFoundError: When no executable of that name is found.
+    """
+    if search_path is None:
+        search_path = os.environ.get("PATH", os.defpath)
+    found = shutil.which(argv0, path=search_path)
+    if found is None:
+        raise ProgramNotFoundError(
+            f'program "{argv0}" is not installed on this runtime'
+        )
+    return os.path.abspath(found)
+
+
+def _basename(token: str) -> str:
+    return token.rsplit("/", 1)[-1]
+
+
+def _quote_char(char: str) -> str:
+    """Render one character the way Go's %q verb renders a rune."""
+    return "'" + _GO_ESCAPES.get(char, char) + "'"
