@@ -1,0 +1,27 @@
+"""What MCP jobs need from the runtime: policy, places on disk, limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.command_policy import CommandPolicy
+from runtime.mcp import McpClientConfig
+from runtime.sandbox import SandboxLimits
+
+
+@dataclass(frozen=True, slots=True)
+class McpEnvironment:
+    """Shared, immutable settings for every MCP server a job starts."""
+
+    policy: CommandPolicy
+    sandboxes_dir: Path
+    """Each job gets a private working directory ``<sandboxes_dir>/<job_id>``."""
+    cache_dir: Path | None
+    """A package cache shared by sandboxes, so ``npx -y`` downloads once."""
+    limits: SandboxLimits
+    client: McpClientConfig
+    isolation: str
+    """``bubblewrap`` or ``process-group``, decided once at start-up."""
+    hidden_dirs: tuple[Path, ...] = ()
+    """Directories a bubblewrap sandbox must not see (the data directory)."""
