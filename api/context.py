@@ -5,7 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from actors.accounts import AccountCommands
+from actors.reset_requests import ResetRequester
+from actors.supervisor import JobSupervisor
 from eventlog import EventLog
+from projections.jobs import JobsState
+from projections.runner import ProjectionRunner
 from runtime.config import Settings
 
 
@@ -15,4 +20,10 @@ class ApiContext:
 
     settings: Settings
     log: EventLog
+    jobs: ProjectionRunner[JobsState]
+    supervisor: JobSupervisor
+    accounts: AccountCommands
+    reset_requests: ResetRequester
+    isolation: str = "process-group"
+    sse_keepalive_seconds: float = 15.0
     started_at: float = field(default_factory=time.monotonic)

@@ -20,10 +20,13 @@ _MESSAGES = {
 class ApiError(Exception):
     """An expected failure that becomes a JSON error response."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(
+        self, status: int, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def error_response(status: int, message: str) -> Response:
@@ -38,7 +41,9 @@ def install_error_handlers(app: QuartTrio) -> None:
 
     @app.errorhandler(ApiError)
     async def on_api_error(error: ApiError) -> Response:
-        return error_response(error.status, error.message)
+        response = error_response(error.status, error.message)
+        response.headers.update(error.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     async def on_http_exception(error: HTTPException) -> Response:

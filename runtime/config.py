@@ -8,11 +8,13 @@ naming the variable; nothing falls back silently.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 MODES: Final = ("local-dev", "hf-space", "customer-agent", "cloud-worker")
 VERSION: Final = "0.1.0"
@@ -20,6 +22,12 @@ DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080
 DEFAULT_DATA_DIR: Final = "./data"
 DEFAULT_MAP_SIZE: Final = 1 << 40
+SMTP_SECURITY: Final = ("starttls", "tls", "none")
+DEFAULT_SMTP_FROM: Final = "Matrix Runtime <noreply@localhost>"
+
+
+DEFAULT_ALLOWED_PROGRAMS: Final = ("npx", "uvx", "pipx", "python", "python3", "node")
+ISOLATION_CHOICES: Final = ("auto", "bubblewrap", "process-group")
 
 
 class ConfigError(Exception):
@@ -35,11 +43,36 @@ class Settings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     mode: str = "local-dev"
     runtime_id: str = "rt_local"
-    api_token: str = ""
+    api_token: str = field(default="", repr=False)
     map_size: int = DEFAULT_MAP_SIZE
     max_ttl_seconds: int = 600
     max_concurrent_jobs: int = 2
     log_level: str = "INFO"
+    allowed_programs: tuple[str, ...] = DEFAULT_ALLOWED_PROGRAMS
+    sandbox_isolation: str = "auto"
+    mcp_startup_timeout_seconds: float = 45.0
+    mcp_call_timeout_seconds: float = 20.0
+    mcp_max_message_bytes: int = 64 << 20
+    sse_keepalive_seconds: float = 15.0
+    session_ttl_seconds: int = 30 * 24 * 3600
+    reset_ttl_seconds: int = 3600
+    verify_ttl_seconds: int = 24 * 3600
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    rate_limit_rpm: int = 120
+    auth_rate_limit_rpm: int = 10
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    public_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = DEFAULT_SMTP_FROM
+    smtp_timeout_seconds: int = 20
+    mail_attempts: int = 5
+    mail_retry_seconds: float = 2.0
 
     @property
     def log_dir(self) -> Path:
@@ -111,7 +144,151 @@ def load_settings(
             env, "MATRIX_RUNTIME_MAX_CONCURRENT_JOBS", default_jobs, minimum=1
         ),
         log_level=log_level,
+        **_account_settings(env),
+        **_sandbox_settings(env),
     )
+
+
+def _sandbox_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Which programs sandboxes may run, how they are isolated, MCP limits."""
+    programs = tuple(
+        p.strip()
+        for p in _text(
+            env, "MATRIX_RUNTIME_ALLOWED_PROGRAMS", ",".join(DEFAULT_ALLOWED_PROGRAMS)
+        ).split(",")
+        if p.strip()
+    )
+    for program in programs:
+        if "/" in program or program.startswith("."):
+            raise ConfigError(
+                "MATRIX_RUNTIME_ALLOWED_PROGRAMS must name programs, not paths: "
+                f"{program!r}"
+            )
+    isolation = _text(env, "MATRIX_RUNTIME_SANDBOX", "auto")
+    if isolation not in ISOLATION_CHOICES:
+        raise ConfigError(
+            f"MATRIX_RUNTIME_SANDBOX must be one of {', '.join(ISOLATION_CHOICES)}, "
+            f"not {isolation!r}"
+        )
+    return {
+        "allowed_programs": programs,
+        "sandbox_isolation": isolation,
+        "mcp_startup_timeout_seconds": _seconds(
+            env, "MATRIX_RUNTIME_MCP_STARTUP_TIMEOUT_SECONDS", 45.0
+        ),
+        "mcp_call_timeout_seconds": _seconds(
+            env, "MATRIX_RUNTIME_MCP_CALL_TIMEOUT_SECONDS", 20.0
+        ),
+        "mcp_max_message_bytes": _int(
+            env, "MATRIX_RUNTIME_MCP_MAX_MESSAGE_BYTES", 64 << 20, minimum=1024
+        ),
+        "sse_keepalive_seconds": _seconds(
+            env, "MATRIX_RUNTIME_SSE_KEEPALIVE_SECONDS", 15.0
+        ),
+    }
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise ConfigError(
+            f"{name} must be a number of seconds above 0 and at most 86400, not {raw!r}"
+        )
+    return value
+
+
+def _account_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Sessions, password hashing, rate limits and outgoing mail."""
+    api_token = env.get("MATRIX_RUNTIME_API_TOKEN", "")
+    if api_token and not all("!" <= ch <= "~" for ch in api_token):
+        # Header values arrive as Latin-1, so a token with other characters
+        # or blanks could never be presented: refuse it at start-up.
+        raise ConfigError(
+            "MATRIX_RUNTIME_API_TOKEN must be printable ASCII without spaces"
+        )
+    security = _text(env, "MATRIX_RUNTIME_SMTP_SECURITY", "starttls").lower()
+    if security not in SMTP_SECURITY:
+        raise ConfigError(
+            "MATRIX_RUNTIME_SMTP_SECURITY must be starttls, tls or none, "
+            f"not {security!r}"
+        )
+    username = env.get("MATRIX_RUNTIME_SMTP_USERNAME", "")
+    password = env.get("MATRIX_RUNTIME_SMTP_PASSWORD", "")
+    if bool(username) != bool(password):
+        raise ConfigError(
+            "MATRIX_RUNTIME_SMTP_USERNAME and MATRIX_RUNTIME_SMTP_PASSWORD "
+            "must be set together"
+        )
+    parallelism = _int(env, "MATRIX_RUNTIME_ARGON2_PARALLELISM", 4, minimum=1)
+    return {
+        "session_ttl_seconds": _int(
+            env, "MATRIX_RUNTIME_SESSION_TTL_SECONDS", 30 * 24 * 3600, minimum=60
+        ),
+        "reset_ttl_seconds": _int(
+            env, "MATRIX_RUNTIME_RESET_TTL_SECONDS", 3600, minimum=60
+        ),
+        "verify_ttl_seconds": _int(
+            env, "MATRIX_RUNTIME_VERIFY_TTL_SECONDS", 24 * 3600, minimum=60
+        ),
+        "argon2_time_cost": _int(env, "MATRIX_RUNTIME_ARGON2_TIME_COST", 3, minimum=1),
+        "argon2_memory_kib": _int(
+            env, "MATRIX_RUNTIME_ARGON2_MEMORY_KIB", 65536, minimum=8 * parallelism
+        ),
+        "argon2_parallelism": parallelism,
+        "rate_limit_rpm": _int(env, "MATRIX_RUNTIME_RATE_LIMIT_RPM", 120),
+        "auth_rate_limit_rpm": _int(env, "MATRIX_RUNTIME_AUTH_RATE_LIMIT_RPM", 10),
+        "trusted_proxies": _networks(env, "MATRIX_RUNTIME_TRUSTED_PROXIES"),
+        "public_url": _url(env, "MATRIX_RUNTIME_PUBLIC_URL"),
+        "smtp_host": env.get("MATRIX_RUNTIME_SMTP_HOST", "").strip(),
+        "smtp_port": _int(
+            env,
+            "MATRIX_RUNTIME_SMTP_PORT",
+            465 if security == "tls" else 587,
+            minimum=1,
+        ),
+        "smtp_security": security,
+        "smtp_username": username,
+        "smtp_password": password,
+        "smtp_from": _text(env, "MATRIX_RUNTIME_SMTP_FROM", DEFAULT_SMTP_FROM),
+        "smtp_timeout_seconds": _int(
+            env, "MATRIX_RUNTIME_SMTP_TIMEOUT_SECONDS", 20, minimum=1
+        ),
+        "mail_attempts": _int(env, "MATRIX_RUNTIME_MAIL_ATTEMPTS", 5, minimum=1),
+        "mail_retry_seconds": _seconds(env, "MATRIX_RUNTIME_MAIL_RETRY_SECONDS", 2.0),
+    }
+
+
+def _networks(
+    env: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in env.get(name, "").split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or networks separated by commas, "
+                f"and {item.strip()!r} is neither"
+            ) from None
+    return tuple(networks)
+
+
+def _url(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http or https URL, not {value!r}")
+    return value.rstrip("/")
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:

@@ -11,12 +11,22 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as serve_http
 
+from actors.account_services import AccountServices
+from actors.mcp_environment import McpEnvironment
+from actors.mcp_jobs import mcp_handlers
+from actors.supervisor import JobSupervisor
 from api.app import create_app
 from api.context import ApiContext
 from eventlog import EventLog, LmdbStorage
 from eventlog.schemas import new_event
 from eventlog.vocabulary.system import SYSTEM_STREAM, RuntimeStarted, RuntimeStopped
+from projections.jobs import JobsProjection
+from projections.runner import ProjectionRunner
+from projections.snapshots import SNAPSHOT_DIR, SnapshotStore
+from runtime.command_policy import CommandPolicy
 from runtime.config import VERSION, Settings
+from runtime.mcp import McpClientConfig
+from runtime.sandbox import SandboxLimits, detect_isolation
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +43,55 @@ async def serve(
     """
     storage = LmdbStorage(settings.log_dir, map_size=settings.map_size)
     try:
-        await _run(settings, storage, task_status)
+        snapshots = SnapshotStore(settings.data_dir / SNAPSHOT_DIR)
+        try:
+            await _run(settings, storage, snapshots, task_status)
+        finally:
+            snapshots.close()
     finally:
         storage.close()
+
+
+@dataclass(slots=True)
+class _Shutdown:
+    """Set once, by the first SIGINT or SIGTERM."""
+
+    requested: trio.Event = field(default_factory=trio.Event)
+    reason: str = ""
 
 
 async def _run(
     settings: Settings,
     storage: LmdbStorage,
+    snapshots: SnapshotStore,
     task_status: trio.TaskStatus[list[str]],
 ) -> None:
     event_log = EventLog(storage)
-    app = create_app(ApiContext(settings=settings, log=event_log))
-    config = _hypercorn_config(settings)
+    jobs = ProjectionRunner(event_log, JobsProjection(), snapshots)
+    accounts = AccountServices.build(event_log, snapshots, settings)
+    mcp = _mcp_environment(settings)
+    supervisor = JobSupervisor(
+        event_log,
+        jobs,
+        max_ttl_seconds=settings.max_ttl_seconds,
+        max_concurrent_jobs=settings.max_concurrent_jobs,
+        policy=mcp.policy,
+        sandboxes_dir=mcp.sandboxes_dir,
+        call_timeout=settings.mcp_call_timeout_seconds,
+    )
+    supervisor.register(mcp_handlers(mcp, supervisor.call_on_job))
+    app = create_app(
+        ApiContext(
+            settings=settings,
+            log=event_log,
+            jobs=jobs,
+            supervisor=supervisor,
+            accounts=accounts.commands,
+            reset_requests=accounts.reset_requests,
+            isolation=mcp.isolation,
+            sse_keepalive_seconds=settings.sse_keepalive_seconds,
+        )
+    )
     shutdown = _Shutdown()
 
     async with trio.open_nursery() as writer_nursery:
@@ -61,39 +107,68 @@ async def _run(
             ],
         )
 
-        async with trio.open_nursery() as service_nursery:
-            service_nursery.start_soon(_wait_for_signal, shutdown)
-            binds = await service_nursery.start(
-                lambda task_status: serve_http(
-                    app,
-                    config,
-                    shutdown_trigger=shutdown.requested.wait,
-                    task_status=task_status,
+        async with trio.open_nursery() as services:
+            await services.start(jobs.run)
+            await services.start(accounts.run)
+            await services.start(supervisor.run)
+            async with trio.open_nursery() as http:
+                http.start_soon(_wait_for_signal, shutdown)
+                binds = await http.start(
+                    lambda task_status: serve_http(
+                        app,
+                        _hypercorn_config(settings),
+                        shutdown_trigger=shutdown.requested.wait,
+                        task_status=task_status,
+                    )
                 )
-            )
-            log.info("serving binds=%s data_dir=%s", ",".join(binds), settings.data_dir)
-            task_status.started(binds)
-            await shutdown.requested.wait()
-            # Hypercorn drains its connections on its own once the trigger
-            # fires; the signal watcher has returned, so the nursery closes.
+                log.info(
+                    "serving binds=%s data_dir=%s isolation=%s",
+                    ",".join(binds),
+                    settings.data_dir,
+                    mcp.isolation,
+                )
+                # Links in mails point at this server unless a public URL
+                # was configured.
+                accounts.commands.public_url = accounts.commands.public_url or binds[0]
+                task_status.started(binds)
+            # Hypercorn has drained its connections. Cancelling the services
+            # makes every running job record how it ended (shielded appends)
+            # while the writer below is still running.
+            services.cancel_scope.cancel()
 
-        reason = shutdown.reason
         await event_log.append(
             SYSTEM_STREAM,
-            [new_event(RuntimeStopped(runtime_id=settings.runtime_id, reason=reason))],
+            [
+                new_event(
+                    RuntimeStopped(
+                        runtime_id=settings.runtime_id, reason=shutdown.reason
+                    )
+                )
+            ],
         )
         # Closing lets the writer commit whatever is queued and return, which
         # ends the writer nursery without cancelling a commit in flight.
         event_log.close()
-    log.info("stopped reason=%s", reason)
+    log.info("stopped reason=%s", shutdown.reason)
 
 
-@dataclass(slots=True)
-class _Shutdown:
-    """Set once, by the first SIGINT or SIGTERM."""
-
-    requested: trio.Event = field(default_factory=trio.Event)
-    reason: str = ""
+def _mcp_environment(settings: Settings) -> McpEnvironment:
+    isolation = settings.sandbox_isolation
+    if isolation == "auto":
+        isolation = detect_isolation()
+    return McpEnvironment(
+        policy=CommandPolicy(allowed_programs=frozenset(settings.allowed_programs)),
+        sandboxes_dir=settings.data_dir / "sandboxes",
+        cache_dir=settings.data_dir / "cache",
+        limits=SandboxLimits(),
+        client=McpClientConfig(
+            startup_timeout=settings.mcp_startup_timeout_seconds,
+            call_timeout=settings.mcp_call_timeout_seconds,
+            max_message_bytes=settings.mcp_max_message_bytes,
+        ),
+        isolation=isolation,
+        hidden_dirs=(settings.data_dir.resolve(),),
+    )
 
 
 async def _wait_for_signal(shutdown: _Shutdown) -> None:
