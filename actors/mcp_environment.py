@@ -25,3 +25,5 @@ class McpEnvironment:
     """``bubblewrap`` or ``process-group``, decided once at start-up."""
     hidden_dirs: tuple[Path, ...] = ()
     """Directories a bubblewrap sandbox must not see (the data directory)."""
+    search_path: str | None = None
+    """Where bare program names are looked up; the runtime's PATH if None."""

@@ -102,6 +102,7 @@ async def start_server(
         cache_dir=env.cache_dir,
         isolation=env.isolation,
         hidden_dirs=env.hidden_dirs,
+        search_path=env.search_path,
     )
     process: SandboxedProcess | None = None
     try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import trio
 from hypercorn.config import Config
@@ -168,7 +170,20 @@ def _mcp_environment(settings: Settings) -> McpEnvironment:
         ),
         isolation=isolation,
         hidden_dirs=(settings.data_dir.resolve(),),
+        search_path=program_search_path(),
     )
+
+
+def program_search_path() -> str:
+    """The runtime's own interpreter directory first, then its PATH.
+
+    ``python3 -m some_server`` then runs the interpreter the runtime itself
+    runs on, so servers installed next to the runtime (in its virtual
+    environment) are found without activating that environment.
+    """
+    own = str(Path(sys.executable).parent)
+    rest = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and d != own]
+    return os.pathsep.join([own, *rest])
 
 
 async def _wait_for_signal(shutdown: _Shutdown) -> None:
