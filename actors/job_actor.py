@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -66,6 +66,8 @@ class JobContext:
     log: EventLog
     actor: JobActor
     stream: str = field(init=False)
+    held: list[Payload] = field(default_factory=list, init=False)
+    """Facts appended in front of the next ones recorded (``job.started``)."""
 
     def __post_init__(self) -> None:
         self.stream = job_stream(self.spec.job_id)
@@ -87,8 +89,16 @@ class JobContext:
         await self.record(JobResult(result=result))
 
     async def record(self, *payloads: Payload) -> None:
-        """Append facts to the job's stream, in order, atomically."""
-        await append_job_events(self.log, self.spec, *payloads)
+        """Append facts to the job's stream, in order, atomically.
+
+        Held facts go first, in the same append.
+        """
+        facts = [*self.held, *payloads]
+        # Taken in the same step that queues the append (queueing needs no
+        # checkpoint unless the log applies back-pressure): whatever is
+        # recorded after this call is appended after the held facts.
+        self.held.clear()
+        await append_job_events(self.log, self.spec, *facts)
 
 
 class JobActor:
@@ -153,7 +163,11 @@ class JobActor:
             with trio.move_on_after(max(remaining, 0.0)) as ttl_scope:
                 async with self._slots:
                     self.started = True
-                    await self.context.record(JobStarted())
+                    # Appended with the handler's first facts instead of on
+                    # its own: one commit less before a job's first step.
+                    # Handlers record a first step before any slow work; one
+                    # that ends without a step has it with its terminal one.
+                    self.context.held.append(JobStarted())
                     result = await self._handler(self.context)
                     if isinstance(result, Outcome):
                         return result
@@ -165,7 +179,9 @@ class JobActor:
         return Outcome("cancelled", "Job cancelled")
 
     async def _finish(self, outcome: Outcome) -> None:
-        await record_outcome(self.context.log, self.spec, outcome)
+        held = list(self.context.held)
+        self.context.held.clear()
+        await record_outcome(self.context.log, self.spec, outcome, held)
 
 
 async def append_job_events(
@@ -178,8 +194,16 @@ async def append_job_events(
     )
 
 
-async def record_outcome(event_log: EventLog, spec: JobSpec, outcome: Outcome) -> None:
-    """Append the terminal step and ``job.finished`` of a job, atomically."""
+async def record_outcome(
+    event_log: EventLog,
+    spec: JobSpec,
+    outcome: Outcome,
+    held: Sequence[Payload] = (),
+) -> None:
+    """Append the terminal step and ``job.finished`` of a job, atomically.
+
+    ``held`` are facts not recorded yet that go first (``job.started``).
+    """
     # Shielded and bounded: the terminal event must be written even while
     # this task is being cancelled, but a wedged log must not hang shutdown.
     with trio.CancelScope(shield=True) as scope:
@@ -187,6 +211,7 @@ async def record_outcome(event_log: EventLog, spec: JobSpec, outcome: Outcome) -
         await append_job_events(
             event_log,
             spec,
+            *held,
             JobStep(
                 step=_TERMINAL_STEPS[outcome.status],
                 status=outcome.status,

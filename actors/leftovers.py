@@ -2,8 +2,8 @@
 
 A runtime killed with SIGKILL cannot kill its sandboxes' process trees. On
 the next start, every process whose working directory lies inside an
-interrupted job's sandbox directory is one of them: it is killed before the
-directory is removed.
+interrupted job's sandbox directory is one of them: it is killed, and gone,
+before the directory is removed.
 """
 
 from __future__ import annotations
@@ -13,16 +13,26 @@ import os
 import shutil
 import signal
 from pathlib import Path
+from typing import Final
+
+import trio
+
+CLEAR_TIMEOUT: Final = 5.0
+# There is no kernel notification for "these processes have exited", so
+# clearing polls /proc at this interval.
+CLEAR_POLL: Final = 0.02
 
 log = logging.getLogger(__name__)
 
 
 def kill_leftovers(work_dir: Path) -> int:
-    """SIGKILL every process working inside ``work_dir``; return how many."""
+    """SIGKILL every live process working inside ``work_dir``; return how many."""
     target = str(work_dir.resolve())
     killed = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        if _is_dead(entry):
             continue
         try:
             cwd = os.readlink(entry / "cwd")
@@ -37,6 +47,29 @@ def kill_leftovers(work_dir: Path) -> int:
     return killed
 
 
+async def clear_sandbox(work_dir: Path, timeout: float = CLEAR_TIMEOUT) -> None:  # noqa: ASYNC109
+    """Kill what runs in a job's sandbox directory, wait for it, remove the directory.
+
+    SIGKILL takes effect asynchronously: a process may still be exiting
+    right after the signal. Killing again until a scan finds nothing also
+    catches a child forked between the scan and the kill. The wait is
+    bounded; what still runs after ``timeout`` seconds is logged.
+    """
+    total = 0
+    with trio.move_on_after(timeout):
+        while killed := kill_leftovers(work_dir):
+            total += killed
+            await trio.sleep(CLEAR_POLL)
+    remaining = kill_leftovers(work_dir)
+    if total:
+        log.info("killed leftover processes count=%s work_dir=%s", total, work_dir)
+    if remaining:
+        log.warning(
+            "leftover processes still alive count=%s work_dir=%s", remaining, work_dir
+        )
+    shutil.rmtree(work_dir, ignore_errors=True)
+
+
 def remove_sandbox(work_dir: Path) -> None:
     """Kill what still runs inside a job's sandbox directory, then remove it."""
     if not work_dir.exists():
@@ -45,3 +78,12 @@ def remove_sandbox(work_dir: Path) -> None:
     if killed:
         log.info("killed leftover processes count=%s work_dir=%s", killed, work_dir)
     shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _is_dead(entry: Path) -> bool:
+    """Whether the process is gone or a zombie (exited, waiting to be reaped)."""
+    try:
+        stat = (entry / "stat").read_bytes()
+    except OSError:
+        return True
+    return stat[stat.rindex(b")") + 2 :].split()[0] in (b"Z", b"X")

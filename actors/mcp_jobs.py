@@ -12,6 +12,7 @@ from actors.errors import JobFailedError
 from actors.job_actor import Handler, JobContext, Outcome
 from actors.mcp_environment import McpEnvironment
 from actors.mcp_server import (
+    ReadyFacts,
     RunningServer,
     contract_tools,
     serve_calls,
@@ -19,6 +20,8 @@ from actors.mcp_server import (
     validate_command,
 )
 from actors.payloads import McpRunPayload, ServerSpec, ToolRunPayload, decode_payload
+from eventlog.schemas import Payload
+from eventlog.vocabulary.jobs import JobResult, JobStep
 from runtime.mcp import McpClosedError, McpError
 
 MAX_BACKOFF_SECONDS: Final = 30.0
@@ -36,18 +39,18 @@ def mcp_handlers(env: McpEnvironment, call_on_job: CallOnJob) -> dict[str, Handl
 
     async def mcp_test(ctx: JobContext) -> None:
         spec = _payload(ctx)
-        argv = await _validate(ctx, env, spec)
-        async with start_server(ctx, env, spec, argv) as server:
-            await ctx.set_result({"tools": server.tools})
-            await ctx.step("ready", "ok", "Sandbox ready")
+        argv, accepted = _validate(env, spec)
+        async with start_server(
+            ctx, env, spec, argv, before=[accepted], when_ready=_ready("Sandbox ready")
+        ) as server:
             returncode = await _serve_until_exit(ctx, server)
         raise JobFailedError(f"mcp server exited with code {returncode}")
 
     async def mcp_run(ctx: JobContext) -> Outcome | None:
         spec = _payload(ctx)
         assert isinstance(spec, McpRunPayload)
-        argv = await _validate(ctx, env, spec)
-        return await _supervise(ctx, env, spec, argv)
+        argv, accepted = _validate(env, spec)
+        return await _supervise(ctx, env, spec, argv, accepted)
 
     async def tool_run(ctx: JobContext) -> None:
         spec = _payload(ctx)
@@ -63,9 +66,15 @@ def mcp_handlers(env: McpEnvironment, call_on_job: CallOnJob) -> dict[str, Handl
                 spec.job_id, ctx.spec.workspace, spec.tool_name, spec.arguments
             )
         else:
-            argv = await _validate(ctx, env, spec)
-            async with start_server(ctx, env, spec, argv) as server:
-                await ctx.step("tool_call", "start", f"Calling tool {spec.tool_name}")
+            argv, accepted = _validate(env, spec)
+            calling = JobStep(
+                step="tool_call",
+                status="start",
+                message=f"Calling tool {spec.tool_name}",
+            )
+            async with start_server(
+                ctx, env, spec, argv, before=[accepted], when_ready=lambda _: [calling]
+            ) as server:
                 try:
                     result = await server.client.call_tool(
                         spec.tool_name, spec.arguments
@@ -97,12 +106,35 @@ def _payload(ctx: JobContext) -> ServerSpec:
         raise JobFailedError(str(exc)) from None
 
 
-async def _validate(
-    ctx: JobContext, env: McpEnvironment, spec: ServerSpec
-) -> list[str]:
+def _validate(env: McpEnvironment, spec: ServerSpec) -> tuple[list[str], JobStep]:
+    """The argv for ``spec`` and the step saying it was accepted.
+
+    The step is recorded by :func:`start_server`, with its own first steps.
+    """
     argv = validate_command(env, spec)
-    await ctx.step("validate", "ok", "Command accepted", {"program": argv[0]})
-    return argv
+    accepted = JobStep(
+        step="validate",
+        status="ok",
+        message="Command accepted",
+        data={"program": argv[0]},
+    )
+    return argv, accepted
+
+
+def _ready(
+    message: str,
+    result: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> ReadyFacts:
+    """The job's result (the tools, plus ``result``) and its ``ready`` step."""
+
+    def facts(server: RunningServer) -> list[Payload]:
+        return [
+            JobResult(result={"tools": server.tools, **(result or {})}),
+            JobStep(step="ready", status="ok", message=message, data=data or {}),
+        ]
+
+    return facts
 
 
 async def _serve_until_exit(ctx: JobContext, server: RunningServer) -> int:
@@ -149,16 +181,28 @@ async def _follow_tool_changes(ctx: JobContext, server: RunningServer) -> None:
 
 
 async def _supervise(
-    ctx: JobContext, env: McpEnvironment, spec: McpRunPayload, argv: list[str]
+    ctx: JobContext,
+    env: McpEnvironment,
+    spec: McpRunPayload,
+    argv: list[str],
+    accepted: JobStep,
 ) -> Outcome | None:
     """Run the server as a service, restarting it as the policy says."""
     restarts = 0
     while True:
         attempt = restarts + 1
         try:
-            async with start_server(ctx, env, spec, argv, attempt=attempt) as server:
-                await ctx.set_result({"tools": server.tools, "restarts": restarts})
-                await ctx.step("ready", "ok", "Service ready", {"attempt": attempt})
+            async with start_server(
+                ctx,
+                env,
+                spec,
+                argv,
+                attempt=attempt,
+                before=[accepted] if attempt == 1 else [],
+                when_ready=_ready(
+                    "Service ready", {"restarts": restarts}, {"attempt": attempt}
+                ),
+            ) as server:
                 returncode = await _serve_until_exit(ctx, server)
             failure = (
                 "" if returncode == 0 else f"mcp server exited with code {returncode}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,8 @@ from actors.mailbox import ToolCall, ToolCallOutcome
 from actors.mcp_environment import McpEnvironment
 from actors.payloads import ServerSpec
 from actors.recorder import JobRecorder
+from eventlog.schemas import Payload
+from eventlog.vocabulary.jobs import JobStep
 from eventlog.vocabulary.mcp import McpProcessExited, McpProcessStarted
 from runtime.command_policy import CommandRejectedError, ProgramNotFoundError
 from runtime.mcp import McpClient, McpError, open_mcp_client
@@ -34,6 +36,9 @@ from runtime.sandbox import (
 )
 
 log = logging.getLogger(__name__)
+
+ReadyFacts = Callable[["RunningServer"], Sequence[Payload]]
+"""The facts a caller records once its server is ready (result, next step)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -77,23 +82,36 @@ async def start_server(
     argv: list[str],
     *,
     attempt: int = 1,
+    before: Sequence[Payload] = (),
+    when_ready: ReadyFacts | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Create the sandbox, spawn the server, handshake and list its tools.
 
     The working directory and the whole process tree are gone when this
     exits, however it exits.
 
+    Args:
+        before: Facts the caller has ready (the accepted command), recorded
+            in one append with the sandbox and start steps.
+        when_ready: The caller's facts for a ready server (its result and
+            its next step), recorded in one append with the handshake's
+            steps, so a client sees them all at once.
+
     Raises:
         JobFailedError: the server could not be started or initialised.
     """
     work_dir = env.sandboxes_dir / ctx.spec.job_id
-    await ctx.step(
-        "sandbox",
-        "start",
-        "Creating temporary sandbox",
-        {"work_dir": str(work_dir.resolve()), "isolation": env.isolation},
+    sandbox_step = JobStep(
+        step="sandbox",
+        status="start",
+        message="Creating temporary sandbox",
+        data={"work_dir": str(work_dir.resolve()), "isolation": env.isolation},
     )
-    _make_private_dir(work_dir)
+    try:
+        _make_private_dir(work_dir)
+    except JobFailedError:
+        await ctx.record(*before, sandbox_step)
+        raise
     process_spec = SandboxSpec(
         argv=argv,
         env=dict(spec.env),
@@ -104,25 +122,30 @@ async def start_server(
         hidden_dirs=env.hidden_dirs,
         search_path=env.search_path,
     )
+    # Known together, so one append instead of three. The directory exists
+    # a moment before its step is durable; after a crash in between,
+    # recovery removes it with the interrupted job's sandbox.
+    steps = [
+        *before,
+        sandbox_step,
+        JobStep(step="mcp_start", status="start", message="Starting MCP server"),
+    ]
     process: SandboxedProcess | None = None
     try:
-        await ctx.step("mcp_start", "start", "Starting MCP server")
-        try:
-            async with open_sandboxed_process(process_spec) as process:
-                await ctx.record(
-                    McpProcessStarted(
-                        argv=argv,
-                        pid=process.pid,
-                        isolation=process.isolation,
-                        attempt=attempt,
-                    )
+        async with contextlib.AsyncExitStack() as stack:
+            process = await _spawn_while_recording(ctx, stack, process_spec, steps)
+            await ctx.record(
+                McpProcessStarted(
+                    argv=argv,
+                    pid=process.pid,
+                    isolation=process.isolation,
+                    attempt=attempt,
                 )
-                async with open_mcp_client(
-                    process, JobRecorder(ctx), env.client
-                ) as client:
-                    yield await _handshake(ctx, env, process, client)
-        except (SandboxError, ProgramNotFoundError) as exc:
-            raise JobFailedError(f"start mcp server: {exc}") from None
+            )
+            client = await stack.enter_async_context(
+                open_mcp_client(process, JobRecorder(ctx), env.client)
+            )
+            yield await _handshake(ctx, env, process, client, when_ready)
     finally:
         if process is not None:
             # Shielded: the exit code belongs in the record even when the
@@ -164,6 +187,7 @@ async def _handshake(
     env: McpEnvironment,
     process: SandboxedProcess,
     client: McpClient,
+    when_ready: ReadyFacts | None,
 ) -> RunningServer:
     try:
         with trio.fail_after(env.client.startup_timeout):
@@ -183,18 +207,52 @@ async def _handshake(
     revision = client.tools_revision
     protocol_version = str(initialized.get("protocolVersion", ""))
     server_info = initialized.get("serverInfo") or {}
-    await ctx.step(
-        "mcp_initialize",
-        "ok",
-        "MCP initialize succeeded",
-        {"protocol_version": protocol_version, "server": server_info},
-    )
-    await ctx.step(
-        "tools_list", "ok", f"Found {len(tools)} tools", {"count": len(tools)}
-    )
-    return RunningServer(
+    server = RunningServer(
         process, client, protocol_version, contract_tools(tools), revision
     )
+    await ctx.record(
+        JobStep(
+            step="mcp_initialize",
+            status="ok",
+            message="MCP initialize succeeded",
+            data={"protocol_version": protocol_version, "server": server_info},
+        ),
+        JobStep(
+            step="tools_list",
+            status="ok",
+            message=f"Found {len(tools)} tools",
+            data={"count": len(tools)},
+        ),
+        *(when_ready(server) if when_ready is not None else ()),
+    )
+    return server
+
+
+async def _spawn_while_recording(
+    ctx: JobContext,
+    stack: contextlib.AsyncExitStack,
+    spec: SandboxSpec,
+    steps: Sequence[Payload],
+) -> SandboxedProcess:
+    """Start the process while its informational steps are being committed.
+
+    The spawn overlaps the commit instead of waiting for it. Nothing else
+    is recorded or shown before the steps are durable: this returns, or
+    raises, only once their append is done.
+
+    Raises:
+        JobFailedError: the process could not be started.
+    """
+    failure: Exception | None = None
+    async with trio.open_nursery() as recording:
+        recording.start_soon(ctx.record, *steps)
+        try:
+            process = await stack.enter_async_context(open_sandboxed_process(spec))
+        except (SandboxError, ProgramNotFoundError) as exc:
+            failure = exc
+    if failure is not None:
+        raise JobFailedError(f"start mcp server: {failure}") from None
+    return process
 
 
 async def _record_exit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from actors.job_actor import JobContext
@@ -18,11 +19,16 @@ class JobRecorder:
 
     async def record(self, kind: RecordKind, value: Any) -> None:
         """Append the frame or line; returns once it is durable."""
-        payload: Payload
-        if kind in ("out", "in"):
-            payload = McpFrame(direction=kind, message=value)
-        elif kind == "stderr":
-            payload = McpStderr(line=str(value))
-        else:
-            payload = McpNoise(line=str(value))
-        await self._ctx.record(payload)
+        await self._ctx.record(_payload(kind, value))
+
+    async def record_many(self, items: Sequence[tuple[RecordKind, Any]]) -> None:
+        """Append the frames and lines in one append; returns once durable."""
+        await self._ctx.record(*(_payload(kind, value) for kind, value in items))
+
+
+def _payload(kind: RecordKind, value: Any) -> Payload:
+    if kind in ("out", "in"):
+        return McpFrame(direction=kind, message=value)
+    if kind == "stderr":
+        return McpStderr(line=str(value))
+    return McpNoise(line=str(value))

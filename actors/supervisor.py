@@ -26,7 +26,7 @@ from actors.errors import (
     UnprocessableJobError,
 )
 from actors.job_actor import Handler, JobActor, JobSpec, Outcome, record_outcome
-from actors.leftovers import remove_sandbox
+from actors.leftovers import clear_sandbox, remove_sandbox
 from actors.mailbox import ToolCall, ToolCallOutcome
 from actors.payloads import PAYLOAD_TYPES, PayloadError, decode_payload
 from eventlog import EventLog, ExpectedVersion
@@ -104,11 +104,14 @@ class JobSupervisor:
         Cancelling this task cancels every actor; each running job records
         its end, and queued jobs stay queued for the next start.
         """
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            await self._recover()
-            task_status.started()
-            await trio.sleep_forever()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await self._recover()
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
 
     # -- commands ------------------------------------------------------------
 
@@ -288,7 +291,11 @@ class JobSupervisor:
         return view
 
     def _start(self, spec: JobSpec) -> None:
-        assert self._nursery is not None, "the supervisor is not running"
+        if self._nursery is None:
+            # Accepted while the runtime shuts down: the job is recorded as
+            # queued, and recovery starts it with the next runtime.
+            log.info("job left queued for the next start job_id=%s", spec.job_id)
+            return
         actor = JobActor(spec, self._handlers[spec.type], self._log, self._slots)
         self._actors[spec.job_id] = actor
         self._nursery.start_soon(self._run_actor, actor)
@@ -318,7 +325,7 @@ class JobSupervisor:
                 workspace=view.workspace,
                 session_id=view.session_id,
             )
-            remove_sandbox(self._sandboxes_dir / view.job_id)
+            await clear_sandbox(self._sandboxes_dir / view.job_id)
             if view.status == "running":
                 # The job's error is the terminal step's message, as for every
                 # other failure, so the snapshot and the stream say the same.

@@ -37,6 +37,7 @@ import trio
 from runtime import bubblewrap
 from runtime.command_policy import resolve_program
 from runtime.process_tree import ProcessTree
+from runtime.rlimits import Limit, limited_command, resolve_limits
 
 logger = logging.getLogger(__name__)
 
@@ -297,6 +298,7 @@ async def open_sandboxed_process(spec: SandboxSpec) -> AsyncIterator[SandboxedPr
         )
 
     try:
+        argv, preexec_fn = limited_command(argv, _wanted_limits(spec.limits))
         process = await trio.lowlevel.open_process(
             argv,
             stdin=subprocess.PIPE,
@@ -305,7 +307,7 @@ async def open_sandboxed_process(spec: SandboxSpec) -> AsyncIterator[SandboxedPr
             env=build_environment(spec),
             cwd=str(spec.work_dir),
             start_new_session=True,
-            preexec_fn=functools.partial(_apply_limits, spec.limits),
+            preexec_fn=preexec_fn,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         # SubprocessError: setting a resource limit failed in the child.
@@ -355,25 +357,17 @@ def _prepare_dirs(spec: SandboxSpec) -> None:
         spec.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def _apply_limits(limits: SandboxLimits) -> None:
-    """Set the resource limits; runs in the child between fork and exec."""
-    wanted = (
-        (resource.RLIMIT_AS, limits.address_space_bytes, 0),
-        (resource.RLIMIT_NOFILE, limits.open_files, 0),
-        (resource.RLIMIT_NPROC, limits.processes, 0),
-        (resource.RLIMIT_CPU, limits.cpu_seconds, 5),
-        (resource.RLIMIT_FSIZE, limits.file_size_bytes, 0),
-        (resource.RLIMIT_CORE, limits.core_file_bytes, 0),
+def _wanted_limits(limits: SandboxLimits) -> list[Limit]:
+    return resolve_limits(
+        (
+            (resource.RLIMIT_AS, limits.address_space_bytes, 0),
+            (resource.RLIMIT_NOFILE, limits.open_files, 0),
+            (resource.RLIMIT_NPROC, limits.processes, 0),
+            (resource.RLIMIT_CPU, limits.cpu_seconds, 5),
+            (resource.RLIMIT_FSIZE, limits.file_size_bytes, 0),
+            (resource.RLIMIT_CORE, limits.core_file_bytes, 0),
+        )
     )
-    for kind, value, hard_margin in wanted:
-        if value is None:
-            continue
-        _, hard = resource.getrlimit(kind)
-        soft = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        new_hard = soft + hard_margin
-        if hard != resource.RLIM_INFINITY:
-            new_hard = min(new_hard, hard)
-        resource.setrlimit(kind, (soft, new_hard))
 
 
 async def _close_quietly(stream: trio.abc.AsyncResource) -> None:

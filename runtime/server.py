@@ -112,14 +112,24 @@ async def _run(
         async with trio.open_nursery() as services:
             await services.start(jobs.run)
             await services.start(accounts.run)
-            await services.start(supervisor.run)
+            jobs_scope, jobs_ended = await services.start(_run_jobs, supervisor)
+
+            async def end_jobs_first() -> None:
+                await shutdown.requested.wait()
+                # Jobs end before HTTP does: each running job records its
+                # terminal event, so an open event stream sends it and ends by
+                # itself instead of being cut when Hypercorn's graceful
+                # timeout runs out.
+                jobs_scope.cancel()
+                await jobs_ended.wait()
+
             async with trio.open_nursery() as http:
                 http.start_soon(_wait_for_signal, shutdown)
                 binds = await http.start(
                     lambda task_status: serve_http(
                         app,
                         _hypercorn_config(settings),
-                        shutdown_trigger=shutdown.requested.wait,
+                        shutdown_trigger=end_jobs_first,
                         task_status=task_status,
                     )
                 )
@@ -133,9 +143,9 @@ async def _run(
                 # was configured.
                 accounts.commands.public_url = accounts.commands.public_url or binds[0]
                 task_status.started(binds)
-            # Hypercorn has drained its connections. Cancelling the services
-            # makes every running job record how it ended (shielded appends)
-            # while the writer below is still running.
+            # Hypercorn has drained its connections and every job has recorded
+            # how it ended (shielded appends) while the writer below still
+            # runs. What is left are the projections and account services.
             services.cancel_scope.cancel()
 
         await event_log.append(
@@ -152,6 +162,25 @@ async def _run(
         # ends the writer nursery without cancelling a commit in flight.
         event_log.close()
     log.info("stopped reason=%s", shutdown.reason)
+
+
+async def _run_jobs(
+    supervisor: JobSupervisor,
+    *,
+    task_status: trio.TaskStatus[tuple[trio.CancelScope, trio.Event]],
+) -> None:
+    """Run the supervisor in a scope of its own, so jobs can end before HTTP.
+
+    Started with that scope and an event set once every job actor is done.
+    """
+    ended = trio.Event()
+    try:
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(supervisor.run)
+                task_status.started((scope, ended))
+    finally:
+        ended.set()
 
 
 def _mcp_environment(settings: Settings) -> McpEnvironment:

@@ -199,7 +199,10 @@ class McpClient:
         # Set first: a tools/list_changed that arrives right after the
         # notification below must already see an initialized session.
         self._initialize_result = result
-        await self._connection.notify("notifications/initialized")
+        # Queued, not awaited: it is recorded and written together with the
+        # caller's next request (normally tools/list), one append instead of
+        # two, and it still goes out first.
+        self._connection.notify_soon("notifications/initialized")
         return result
 
     async def list_tools(self, timeout: float | None = None) -> list[dict[str, Any]]:  # noqa: ASYNC109

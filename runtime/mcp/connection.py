@@ -5,7 +5,10 @@ may arrive in any order and requests may run concurrently. A message with a
 ``method`` is a request or notification from the server, never a response,
 whatever its id. Requests from the server are answered at once: ``ping`` with
 an empty result, anything else with error -32601. Every frame goes through the
-recorder, awaited, before it is written or acted on.
+recorder, awaited, before it is written or acted on. The messages of one read
+are recorded together, and so are the messages queued while an earlier write
+was being recorded, so a busy session needs one append per batch, not one per
+message.
 """
 
 from __future__ import annotations
@@ -27,7 +30,13 @@ from runtime.mcp.errors import (
     McpTimeoutError,
 )
 from runtime.mcp.lines import LineSplitter
-from runtime.mcp.types import McpClientConfig, McpRecorder, McpTransport
+from runtime.mcp.types import (
+    McpBatchRecorder,
+    McpClientConfig,
+    McpRecorder,
+    McpTransport,
+    RecordKind,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +80,10 @@ class JsonRpcConnection:
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
         self._send_lock = trio.Lock()
+        self._outbox: list[_Outgoing] = []
+        self._record_many = (
+            recorder.record_many if isinstance(recorder, McpBatchRecorder) else None
+        )
         self._close_reason: tuple[type[McpClosedError], str] | None = None
         self.closed_event = trio.Event()
         """Set when the session is over."""
@@ -148,6 +161,21 @@ class JsonRpcConnection:
             message["params"] = params
         await self._send(message)
 
+    def notify_soon(self, method: str) -> None:
+        """Queue a notification without params, without waiting for it.
+
+        It is recorded and written with the next message sent, or on its own
+        a moment later; either way before anything sent after it.
+
+        Raises:
+            McpClosedError: When the session is over.
+        """
+        self._queue({"jsonrpc": "2.0", "method": method})
+        try:
+            self._nursery.start_soon(self._write_queued_soon)
+        except RuntimeError:
+            logger.debug("mcp notification not sent method=%s: client closed", method)
+
     async def read(self) -> None:
         """Read stdout until it ends or a message is too large, then close."""
         splitter = LineSplitter(self._config.max_message_bytes)
@@ -158,8 +186,7 @@ class JsonRpcConnection:
                 break
             if not chunk:
                 break
-            for line in splitter.feed(chunk):
-                await self._handle_line(line)
+            await self._handle_lines(splitter.feed(chunk))
             if splitter.overflow is not None:
                 limit = self._config.max_message_bytes
                 logger.info(
@@ -175,7 +202,7 @@ class JsonRpcConnection:
                 return
         rest = splitter.rest()
         if rest:
-            await self._handle_line(rest)
+            await self._handle_lines([rest])
 
         with trio.move_on_after(STDERR_EOF_WAIT):
             await self._stderr_eof.wait()
@@ -199,32 +226,81 @@ class JsonRpcConnection:
     # -- private -----------------------------------------------------------
 
     async def _send(self, message: dict[str, Any]) -> None:
-        data = msgspec.json.encode(message) + b"\n"
+        outgoing = self._queue(message)
+        try:
+            async with self._send_lock:
+                # Another sender may have taken it along in its batch.
+                if not outgoing.taken:
+                    await self._write_queued()
+        except trio.Cancelled:
+            if not outgoing.taken:
+                # Withdrawn before it was recorded: it is never sent.
+                self._outbox.remove(outgoing)
+            raise
+        if outgoing.error is not None:
+            raise outgoing.error
+
+    def _queue(self, message: dict[str, Any]) -> _Outgoing:
+        self.raise_if_closed()
+        outgoing = _Outgoing(message, msgspec.json.encode(message) + b"\n")
+        self._outbox.append(outgoing)
+        return outgoing
+
+    async def _write_queued_soon(self) -> None:
         async with self._send_lock:
-            self.raise_if_closed()
+            if self._outbox:
+                await self._write_queued()
+
+    async def _write_queued(self) -> None:
+        """Record, then write, every queued message; call with the send lock.
+
+        Failures are left on the messages for their senders to raise.
+        """
+        batch, self._outbox = self._outbox, []
+        for outgoing in batch:
+            outgoing.taken = True
+        if self.closed:
+            for outgoing in batch:
+                outgoing.error = self.closed_error()
+            return
+        try:
             # Shielded so that a frame in the log was also written: the
             # write below needs no checkpoint while the pipe has room, so a
             # cancellation arriving meanwhile is only seen after it.
             with trio.CancelScope(shield=True):
-                await self._recorder.record("out", message)
-            try:
-                await self._transport.stdin.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                # The server is most likely gone; the stdout reader is about
-                # to close the session with its last stderr lines, which say
-                # more than a broken pipe does.
-                with trio.move_on_after(2 * STDERR_EOF_WAIT):
-                    await self.closed_event.wait()
-                self.close(McpClosedError, self._closed_message("its input closed"))
-                raise self.closed_error() from exc
-            except trio.Cancelled:
-                # send_all only yields once the pipe is full, so part of the
-                # line is out already; whatever followed would be glued to it.
-                self.close(
-                    McpClosedError,
-                    "mcp session broken: a write to the server was interrupted",
-                )
-                raise
+                await self._record([("out", outgoing.message) for outgoing in batch])
+            await self._transport.stdin.send_all(b"".join(o.data for o in batch))
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            # The server is most likely gone; the stdout reader is about
+            # to close the session with its last stderr lines, which say
+            # more than a broken pipe does.
+            with trio.move_on_after(2 * STDERR_EOF_WAIT):
+                await self.closed_event.wait()
+            self.close(McpClosedError, self._closed_message("its input closed"))
+            for outgoing in batch:
+                outgoing.error = self.closed_error()
+                outgoing.error.__cause__ = exc
+        except trio.Cancelled:
+            # send_all only yields once the pipe is full, so part of the
+            # batch is out already; whatever followed would be glued to it.
+            self.close(
+                McpClosedError,
+                "mcp session broken: a write to the server was interrupted",
+            )
+            for outgoing in batch:
+                outgoing.error = self.closed_error()
+            raise
+        except Exception as exc:
+            # The recorder failed, so nothing was written.
+            for outgoing in batch:
+                outgoing.error = exc
+
+    async def _record(self, items: list[tuple[RecordKind, Any]]) -> None:
+        if self._record_many is not None and len(items) > 1:
+            await self._record_many(items)
+            return
+        for kind, value in items:
+            await self._recorder.record(kind, value)
 
     def _start_cancel_notice(self, request_id: int) -> None:
         if self.closed:
@@ -251,27 +327,16 @@ class JsonRpcConnection:
         with suppress(McpClosedError):
             await self._send(response)
 
-    async def _handle_line(self, line: bytes) -> None:
-        line = line.rstrip(b"\r")
-        if not line.strip():
+    async def _handle_lines(self, lines: list[bytes]) -> None:
+        """Record everything one read brought in one go, then act on it."""
+        items = [item for line in lines if (item := _parse_line(line)) is not None]
+        if not items:
             return
-        try:
-            message = msgspec.json.decode(line)
-        except msgspec.DecodeError:
-            message = None
-        if isinstance(message, dict):
-            await self._recorder.record("in", message)
-            self._dispatch(message)
-        elif (
-            isinstance(message, list)
-            and message
-            and all(isinstance(item, dict) for item in message)
-        ):
-            await self._recorder.record("in", message)
-            for item in message:
-                self._dispatch(item)
-        else:
-            await self._recorder.record("noise", _noise_text(line))
+        await self._record(items)
+        for kind, value in items:
+            if kind == "in":
+                for message in value if isinstance(value, list) else [value]:
+                    self._dispatch(message)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         method = message.get("method")
@@ -311,6 +376,19 @@ class JsonRpcConnection:
         return f"mcp server closed: {what}; last stderr: {stderr}"
 
 
+class _Outgoing:
+    """A message queued for writing, and what became of it."""
+
+    __slots__ = ("data", "error", "message", "taken")
+
+    def __init__(self, message: dict[str, Any], data: bytes) -> None:
+        self.message = message
+        self.data = data
+        self.taken = False
+        """Taken into a batch: it is being, or has been, recorded and written."""
+        self.error: BaseException | None = None
+
+
 class _Pending:
     """The waiting slot of one request."""
 
@@ -343,6 +421,24 @@ def _call_error(method: str, error: Any) -> McpCallError:
         method,
         error.get("data"),
     )
+
+
+def _parse_line(line: bytes) -> tuple[RecordKind, Any] | None:
+    """What to record for one stdout line: a message, a batch or noise."""
+    line = line.rstrip(b"\r")
+    if not line.strip():
+        return None
+    try:
+        message = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        message = None
+    if isinstance(message, dict) or (
+        isinstance(message, list)
+        and message
+        and all(isinstance(item, dict) for item in message)
+    ):
+        return "in", message
+    return "noise", _noise_text(line)
 
 
 def _noise_text(line: bytes) -> str:

@@ -71,11 +71,16 @@ class StderrPump:
 
     async def record(self) -> None:
         """Hand every queued line to the recorder, in order."""
-        async with self._receive:
-            async for text, size in self._receive:
-                await self._recorder.record("stderr", text)
-                self._backlog -= size
-        self.recorded.set()
+        try:
+            async with self._receive:
+                async for text, size in self._receive:
+                    await self._recorder.record("stderr", text)
+                    self._backlog -= size
+        finally:
+            # Also when cancelled: nothing more will be recorded then, and a
+            # client waiting to drain the backlog must not wait for nothing
+            # (that wait used to add its whole bound to every cancellation).
+            self.recorded.set()
 
     def _queue(self, raw: bytes) -> None:
         text = raw.rstrip(b"\r").decode("utf-8", errors="replace")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import trio
 
@@ -28,6 +28,18 @@ class McpRecorder(Protocol):
                 ``"stderr"`` (one line of standard error).
             value: The message (dict, or list for a batch) or the line (str).
         """
+
+
+@runtime_checkable
+class McpBatchRecorder(McpRecorder, Protocol):
+    """A recorder that can also take several items at once.
+
+    The client then records the messages of one read, or the messages queued
+    for one write, in one go instead of waiting for each in turn.
+    """
+
+    async def record_many(self, items: Sequence[tuple[RecordKind, Any]]) -> None:
+        """Record ``items`` in order, all at once, as :meth:`record` would."""
 
 
 class McpTransport(Protocol):
