@@ -244,12 +244,25 @@ async def _spawn_while_recording(
         JobFailedError: the process could not be started.
     """
     failure: Exception | None = None
+    record_error: Exception | None = None
+
+    async def record_steps() -> None:
+        nonlocal record_error
+        # Kept and raised below: a failed append surfaces as itself, not
+        # wrapped in the nursery's exception group.
+        try:
+            await ctx.record(*steps)
+        except Exception as exc:
+            record_error = exc
+
     async with trio.open_nursery() as recording:
-        recording.start_soon(ctx.record, *steps)
+        recording.start_soon(record_steps)
         try:
             process = await stack.enter_async_context(open_sandboxed_process(spec))
         except (SandboxError, ProgramNotFoundError) as exc:
             failure = exc
+    if record_error is not None:
+        raise record_error
     if failure is not None:
         raise JobFailedError(f"start mcp server: {failure}") from None
     return process
