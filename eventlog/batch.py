@@ -101,19 +101,22 @@ def plan_batch(
             version = plan.stream_versions.get(request.stream)
             if version is None:
                 version = view.stream_version(request.stream)
-            _check_expected(request.stream, request.expected, version)
+            if request.expected is not ExpectedVersion.ANY:
+                _check_expected(request.stream, request.expected, version)
         except AppendRejectedError as exc:
             request.error = exc
             continue
 
-        positions = []
+        # The hot loop: locals instead of attributes, positional arguments
+        # in envelope field order instead of keywords.
         stream = request.stream
+        first = position = plan.head + 1
+        prev_hash = plan.head_hash
+        sealed = plan.sealed
         for new, key in zip(request.events, keys, strict=True):
             version += 1
-            plan.head += 1
-            # Positional, in envelope field order: cheaper than keywords.
             event = RecordedEvent(
-                plan.head,
+                position,
                 stream,
                 version,
                 new.type,
@@ -123,15 +126,16 @@ def plan_batch(
                 new.workspace,
                 new.correlation_id,
                 new.causation_id,
-                plan.head_hash,
+                prev_hash,
                 msgspec.Raw(new.data),
             )
-            record, plan.head_hash = seal(event)
-            plan.sealed.append(SealedEvent(event, record, key))
+            record, prev_hash = seal(event)
+            sealed.append(SealedEvent(event, record, key))
             batch_ids[key] = event
-            positions.append(plan.head)
+            position += 1
+        plan.head, plan.head_hash = position - 1, prev_hash
         plan.stream_versions[stream] = version
-        request.result = AppendResult(tuple(positions), version)
+        request.result = AppendResult(tuple(range(first, position)), version)
 
     return plan
 
@@ -166,6 +170,21 @@ def _find_existing(
 
     The result is not ``None`` only if this exact append is already stored.
     """
+    if len(request.events) == 1:
+        # Most appends carry one event: no duplicate or partial reuse to
+        # look for, so skip the bookkeeping of the general loop below.
+        new = request.events[0]
+        key = _event_key(new.event_id)
+        stored = batch_ids.get(key)
+        if stored is None:
+            position = view.position_of(key)
+            if position is None:
+                return [key], None
+            stored = view.event_at(position)
+        if not _same_content(request.stream, new, stored):
+            raise IdempotencyConflictError(new.event_id, stored.position)
+        return [key], AppendResult((stored.position,), stored.version)
+
     keys: list[bytes] = []
     seen: set[bytes] = set()
     found: list[RecordedEvent] = []

@@ -295,12 +295,16 @@ class _TxnView:
     def __init__(self, txn: Any, dbs: dict[bytes, Any]) -> None:
         self._txn = txn
         self._dbs = dbs
+        # Called for every request of a batch: bound once, not looked up.
+        self._heads = dbs[b"heads"]
+        self._ids = dbs[b"event_ids"]
 
     def stream_version(self, stream: str) -> int:
-        return _get_u64(self._txn, stream.encode(), self._dbs[b"heads"])
+        value = self._txn.get(stream.encode(), db=self._heads)
+        return 0 if value is None else int(_U64.unpack(value)[0])
 
     def position_of(self, event_key: bytes) -> int | None:
-        value = self._txn.get(event_key, db=self._dbs[b"event_ids"])
+        value = self._txn.get(event_key, db=self._ids)
         return None if value is None else int(_U64.unpack(value)[0])
 
     def event_at(self, position: int) -> RecordedEvent:

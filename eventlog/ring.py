@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from eventlog.envelope import RecordedEvent
 
@@ -40,10 +41,15 @@ class EventRing:
         if until > self._last or not self._first or after + 1 < oldest:
             return None
         capacity = self._capacity
-        slots = self._slots
-        out: list[RecordedEvent] = []
-        for position in range(after + 1, until + 1):
-            event = slots[position % capacity]
-            assert event is not None and event.position == position
-            out.append(event)
-        return out
+        start, stop = (after + 1) % capacity, until % capacity + 1
+        if start < stop:
+            held = self._slots[start:stop]
+        else:
+            # The range wraps around the end of the slot list.
+            held = self._slots[start:] + self._slots[:stop]
+        # Slots are filled in position order with no gaps, so a run whose
+        # ends hold the right positions holds the right events in between.
+        first, last = held[0], held[-1]
+        assert first is not None and first.position == after + 1
+        assert last is not None and last.position == until
+        return cast(list[RecordedEvent], held)
