@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.command_policy import CommandPolicy
+from runtime.config import DEFAULT_MAX_OUTPUT_BYTES
 from runtime.mcp import McpClientConfig
-from runtime.sandbox import SandboxLimits
+from runtime.sandbox import NETWORK_NONE, SandboxLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +28,7 @@ class McpEnvironment:
     """Directories a bubblewrap sandbox must not see (the data directory)."""
     search_path: str | None = None
     """Where bare program names are looked up; the runtime's PATH if None."""
+    network: str = NETWORK_NONE
+    """``none`` or ``host``, as in force: process-group isolation is ``host``."""
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    """What a job may record of its server's stderr, noise and notifications."""

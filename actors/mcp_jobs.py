@@ -20,6 +20,7 @@ from actors.mcp_server import (
     validate_command,
 )
 from actors.payloads import McpRunPayload, ServerSpec, ToolRunPayload, decode_payload
+from actors.recorder import OutputBudget
 from eventlog.schemas import Payload
 from eventlog.vocabulary.jobs import JobResult, JobStep
 from runtime.mcp import McpClosedError, McpError
@@ -189,6 +190,8 @@ async def _supervise(
 ) -> Outcome | None:
     """Run the server as a service, restarting it as the policy says."""
     restarts = 0
+    # One budget for the job, not per start: restarting does not refill it.
+    budget = OutputBudget(env.max_output_bytes)
     while True:
         attempt = restarts + 1
         try:
@@ -202,6 +205,7 @@ async def _supervise(
                 when_ready=_ready(
                     "Service ready", {"restarts": restarts}, {"attempt": attempt}
                 ),
+                budget=budget,
             ) as server:
                 returncode = await _serve_until_exit(ctx, server)
             failure = (

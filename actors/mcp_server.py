@@ -22,7 +22,7 @@ from actors.job_actor import FINAL_APPEND_TIMEOUT, JobContext
 from actors.mailbox import ToolCall, ToolCallOutcome
 from actors.mcp_environment import McpEnvironment
 from actors.payloads import ServerSpec
-from actors.recorder import JobRecorder
+from actors.recorder import JobRecorder, OutputBudget
 from eventlog.schemas import Payload
 from eventlog.vocabulary.jobs import JobStep
 from eventlog.vocabulary.mcp import McpProcessExited, McpProcessStarted
@@ -84,6 +84,7 @@ async def start_server(
     attempt: int = 1,
     before: Sequence[Payload] = (),
     when_ready: ReadyFacts | None = None,
+    budget: OutputBudget | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Create the sandbox, spawn the server, handshake and list its tools.
 
@@ -91,6 +92,9 @@ async def start_server(
     exits, however it exits.
 
     Args:
+        budget: The job's output budget (see :mod:`actors.recorder`); a job
+            that restarts its server passes the same one to every start. A
+            new one of ``env.max_output_bytes`` when ``None``.
         before: Facts the caller has ready (the accepted command), recorded
             in one append with the sandbox and start steps.
         when_ready: The caller's facts for a ready server (its result and
@@ -105,8 +109,14 @@ async def start_server(
         step="sandbox",
         status="start",
         message="Creating temporary sandbox",
-        data={"work_dir": str(work_dir.resolve()), "isolation": env.isolation},
+        data={
+            "work_dir": str(work_dir.resolve()),
+            "isolation": env.isolation,
+            "network": env.network,
+        },
     )
+    if budget is None:
+        budget = OutputBudget(env.max_output_bytes)
     try:
         _make_private_dir(work_dir)
     except JobFailedError:
@@ -121,6 +131,7 @@ async def start_server(
         isolation=env.isolation,
         hidden_dirs=env.hidden_dirs,
         search_path=env.search_path,
+        network=env.network,
     )
     # Known together, so one append instead of three. The directory exists
     # a moment before its step is durable; after a crash in between,
@@ -143,15 +154,16 @@ async def start_server(
                 )
             )
             client = await stack.enter_async_context(
-                open_mcp_client(process, JobRecorder(ctx), env.client)
+                open_mcp_client(process, JobRecorder(ctx, budget), env.client)
             )
             yield await _handshake(ctx, env, process, client, when_ready)
     finally:
         if process is not None:
-            # Shielded: the exit code belongs in the record even when the
-            # job is ending because it was cancelled.
+            # Shielded: the exit code, and how much output went unrecorded,
+            # belong in the record even when the job is ending because it
+            # was cancelled.
             with trio.CancelScope(shield=True):
-                await _record_exit(ctx, process, attempt)
+                await _record_exit(ctx, process, attempt, budget)
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
@@ -269,13 +281,19 @@ async def _spawn_while_recording(
 
 
 async def _record_exit(
-    ctx: JobContext, process: SandboxedProcess, attempt: int
+    ctx: JobContext, process: SandboxedProcess, attempt: int, budget: OutputBudget
 ) -> None:
-    returncode = process.returncode
-    if returncode is None:
+    """Record what went unrecorded (if anything) and the exit status."""
+    facts: list[Payload] = []
+    dropped = budget.take_dropped()
+    if dropped is not None:
+        facts.append(dropped)
+    if process.returncode is not None:
+        facts.append(McpProcessExited(returncode=process.returncode, attempt=attempt))
+    if not facts:
         return
     with trio.move_on_after(FINAL_APPEND_TIMEOUT):
-        await ctx.record(McpProcessExited(returncode=returncode, attempt=attempt))
+        await ctx.record(*facts)
 
 
 def _make_private_dir(path: Path) -> None:

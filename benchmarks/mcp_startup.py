@@ -118,6 +118,8 @@ async def _start_once(server: str, way: str) -> tuple[float, float]:
                 cache_dir=CACHE_DIR,
                 isolation=way,
                 search_path=SEARCH_PATH,
+                # npx -y may have to download server-everything.
+                network="host",
             )
             opener = open_sandboxed_process(spec)
         async with (

@@ -2,21 +2,36 @@
 
 A start command is one line of text from an API caller. It is never given to a
 shell: it is split into an argument vector here, checked against an allow-list
-of programs and a list of blocked tokens, and its extra environment is checked
-for variables that would change what code the program loads and for raw
-secrets. The program must be named bare (``node``, never ``/usr/bin/node``) so
-that the runtime decides which binary runs, by looking it up on its own PATH
-with :func:`resolve_program`.
+of programs, a list of blocked tokens and each program's refused options (see
+:mod:`runtime.program_options`), and searched for raw secrets; its extra
+environment is checked for variables that would change what code the program
+loads and for raw secrets, by name and by value (see
+:mod:`runtime.secret_values`). The program must be named bare (``node``, never
+``/usr/bin/node``) so that the runtime decides which binary runs, by looking it
+up on its own PATH with :func:`resolve_program`.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
+
+from runtime.program_options import (
+    DEFAULT_PROGRAM_OPTIONS,
+    ProgramOptions,
+    RefusedOptionError,
+    check_npx_command,
+    check_program_options,
+)
+from runtime.secret_values import secret_kind
+
+SYSTEM_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""The PATH of every sandboxed process."""
 
 DEFAULT_ALLOWED_PROGRAMS: Final = ("npx", "uvx", "pipx", "python", "python3", "node")
 
@@ -57,12 +72,16 @@ DEFAULT_BLOCKED_ENV_KEYS: Final = frozenset(
         "XDG_DATA_HOME",
         "XDG_CACHE_HOME",
         "XDG_RUNTIME_DIR",
-        # Dynamic loader and C library module paths.
+        # Dynamic loader, C library and OpenSSL modules and tunables.
+        "GLIBC_TUNABLES",
         "GCONV_PATH",
         "LOCPATH",
         "NLSPATH",
         "HOSTALIASES",
         "RESOLV_HOST_CONF",
+        "OPENSSL_CONF",
+        "OPENSSL_ENGINES",
+        "OPENSSL_MODULES",
         # Node.js.
         "NODE_OPTIONS",
         "NODE_PATH",
@@ -105,12 +124,16 @@ DEFAULT_BLOCKED_ENV_KEYS: Final = frozenset(
         # Other runtimes a server may start.
         "PERL5LIB",
         "PERL5OPT",
+        "PERL5DB",
         "PERLLIB",
         "RUBYOPT",
         "RUBYLIB",
         "JAVA_TOOL_OPTIONS",
         "_JAVA_OPTIONS",
         "JDK_JAVA_OPTIONS",
+        "LUA_PATH",
+        "LUA_CPATH",
+        "DOTNET_STARTUP_HOOKS",
     }
 )
 
@@ -121,6 +144,11 @@ DEFAULT_BLOCKED_ENV_PREFIXES: Final = frozenset(
     {
         "LD_",
         "DYLD_",
+        # glibc's malloc settings (MALLOC_TRACE writes a file, the others
+        # are tunables that change the allocator under every program).
+        "MALLOC_",
+        # Lua runs LUA_INIT (and LUA_INIT_5_4 ...) as code at start-up.
+        "LUA_INIT",
         "BASH_FUNC_",
         "GIT_CONFIG",
         "NPM_CONFIG_",
@@ -163,12 +191,21 @@ class CommandPolicy:
             not be passed, because they change what code a runtime loads or
             where the sandbox keeps its files.
         blocked_env_prefixes: Upper-cased name prefixes blocked the same way.
+        program_options: How each program reads its options and which it
+            refuses (see :mod:`runtime.program_options`).
+        system_path: The PATH sandboxed processes get; ``npx`` runs a
+            program found there instead of fetching a package, so naming one
+            as npx's command is refused.
     """
 
     allowed_programs: frozenset[str] = frozenset(DEFAULT_ALLOWED_PROGRAMS)
     blocked_tokens: frozenset[str] = DEFAULT_BLOCKED_TOKENS
     blocked_env_keys: frozenset[str] = DEFAULT_BLOCKED_ENV_KEYS
     blocked_env_prefixes: frozenset[str] = DEFAULT_BLOCKED_ENV_PREFIXES
+    program_options: Mapping[str, ProgramOptions] = field(
+        default_factory=lambda: dict(DEFAULT_PROGRAM_OPTIONS)
+    )
+    system_path: str = SYSTEM_PATH
 
     def validate(self, start_command: str, env: Mapping[str, str]) -> list[str]:
         """Check a start command and its environment, and split the command.
@@ -213,6 +250,19 @@ class CommandPolicy:
                 raise CommandRejectedError(
                     f'command contains blocked token "{_basename(token)}"'
                 )
+        try:
+            started = check_program_options(argv, self.program_options)
+            for outer, inner in itertools.pairwise(started):
+                if _basename(outer[0]) == "npx":
+                    check_npx_command(inner[0], self.system_path)
+        except RefusedOptionError as exc:
+            raise CommandRejectedError(str(exc)) from None
+        for position, token in enumerate(argv[1:], start=1):
+            if secret_kind(token) is not None:
+                raise CommandRejectedError(
+                    f"argument {position} of the start command appears to contain "
+                    "a raw secret value; pass a secret reference in env instead"
+                )
 
         self.validate_env(env)
         return argv
@@ -225,7 +275,9 @@ class CommandPolicy:
 
         Raises:
             CommandRejectedError: For an invalid or blocked name, a value with
-                a NUL character, or a raw secret under a secret-looking name.
+                a NUL character, a raw value under a secret-looking name, or
+                a value that looks like a well-known kind of secret (see
+                :mod:`runtime.secret_values`) under any name.
         """
         for key, value in env.items():
             if not _ENV_NAME.fullmatch(key):
@@ -243,7 +295,9 @@ class CommandPolicy:
                 )
             if "\x00" in value:
                 raise CommandRejectedError(f'env "{key}" contains a NUL character')
-            if _SECRET_KEY.search(key) and value and not is_secret_reference(value):
+            if is_secret_reference(value):
+                continue
+            if (_SECRET_KEY.search(key) and value) or secret_kind(value) is not None:
                 raise CommandRejectedError(
                     f'env "{key}" appears to contain a raw secret value; '
                     "pass a secret reference instead"

@@ -28,6 +28,8 @@ DEFAULT_SMTP_FROM: Final = "Matrix Runtime <noreply@localhost>"
 
 DEFAULT_ALLOWED_PROGRAMS: Final = ("npx", "uvx", "pipx", "python", "python3", "node")
 ISOLATION_CHOICES: Final = ("auto", "bubblewrap", "process-group")
+NETWORK_CHOICES: Final = ("none", "host")
+DEFAULT_MAX_OUTPUT_BYTES: Final = 8 << 20
 
 
 class ConfigError(Exception):
@@ -50,9 +52,11 @@ class Settings:
     log_level: str = "INFO"
     allowed_programs: tuple[str, ...] = DEFAULT_ALLOWED_PROGRAMS
     sandbox_isolation: str = "auto"
+    sandbox_network: str = "none"
     mcp_startup_timeout_seconds: float = 45.0
     mcp_call_timeout_seconds: float = 20.0
     mcp_max_message_bytes: int = 64 << 20
+    mcp_max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     sse_keepalive_seconds: float = 15.0
     session_ttl_seconds: int = 30 * 24 * 3600
     reset_ttl_seconds: int = 3600
@@ -170,9 +174,16 @@ def _sandbox_settings(env: Mapping[str, str]) -> dict[str, Any]:
             f"MATRIX_RUNTIME_SANDBOX must be one of {', '.join(ISOLATION_CHOICES)}, "
             f"not {isolation!r}"
         )
+    network = _text(env, "MATRIX_RUNTIME_SANDBOX_NETWORK", "none")
+    if network not in NETWORK_CHOICES:
+        raise ConfigError(
+            "MATRIX_RUNTIME_SANDBOX_NETWORK must be one of "
+            f"{', '.join(NETWORK_CHOICES)}, not {network!r}"
+        )
     return {
         "allowed_programs": programs,
         "sandbox_isolation": isolation,
+        "sandbox_network": network,
         "mcp_startup_timeout_seconds": _seconds(
             env, "MATRIX_RUNTIME_MCP_STARTUP_TIMEOUT_SECONDS", 45.0
         ),
@@ -181,6 +192,12 @@ def _sandbox_settings(env: Mapping[str, str]) -> dict[str, Any]:
         ),
         "mcp_max_message_bytes": _int(
             env, "MATRIX_RUNTIME_MCP_MAX_MESSAGE_BYTES", 64 << 20, minimum=1024
+        ),
+        "mcp_max_output_bytes": _int(
+            env,
+            "MATRIX_RUNTIME_MCP_MAX_OUTPUT_BYTES",
+            DEFAULT_MAX_OUTPUT_BYTES,
+            minimum=1024,
         ),
         "sse_keepalive_seconds": _seconds(
             env, "MATRIX_RUNTIME_SSE_KEEPALIVE_SECONDS", 15.0

@@ -4,15 +4,18 @@ A server is started without a shell, in its own session and process group,
 in a private working directory, with resource limits and with an environment
 built from scratch: nothing of the runtime's own environment (API tokens,
 database URLs, keys) reaches it. Where a working ``bwrap`` (bubblewrap) is
-installed the process also gets its own pid, IPC and UTS namespaces and a
-read-only view of the system in which only its working directory and the
-shared package cache are writable. The network is shared unless the spec
-says otherwise, because ``npx -y`` and ``uvx`` download the server first.
+installed the process also gets its own pid, IPC and UTS namespaces, a
+read-only view of the system (``/tmp`` included) in which only its working
+directory and the shared package cache are writable, and, unless the spec
+asks for the host's network, a network namespace of its own with nothing but
+a loopback device. Without bubblewrap the network cannot be restricted.
 
 Leaving :func:`open_sandboxed_process`, for any reason including
 cancellation, kills the whole process tree: SIGTERM to the group and every
 descendant, a short grace, then SIGKILL. Under bubblewrap the pid namespace
-dies with its init as well, which also takes processes that left the group.
+dies with its init as well, which also takes processes that left the group;
+without it, a process that detached itself (``setsid`` and a parent that
+exited before the kill) is out of reach.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from typing import Final
 import trio
 
 from runtime import bubblewrap
+
+# SYSTEM_PATH is defined with the policy, which needs it too; re-exported.
+from runtime.command_policy import SYSTEM_PATH as SYSTEM_PATH
 from runtime.command_policy import resolve_program
 from runtime.process_tree import ProcessTree
 from runtime.rlimits import Limit, limited_command, resolve_limits
@@ -43,7 +49,9 @@ logger = logging.getLogger(__name__)
 
 ISOLATION_BUBBLEWRAP: Final = "bubblewrap"
 ISOLATION_PROCESS_GROUP: Final = "process-group"
-SYSTEM_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NETWORK_NONE: Final = "none"
+NETWORK_HOST: Final = "host"
+NETWORK_CHOICES: Final = (NETWORK_NONE, NETWORK_HOST)
 GIB: Final = 1 << 30
 
 # After SIGKILL the kernel still needs a moment to tear processes down; this
@@ -103,10 +111,12 @@ class SandboxSpec:
         hidden_dirs: Directories replaced by an empty one under bubblewrap,
             such as the runtime's data directory; the work and cache
             directories stay visible inside them. Missing ones are skipped.
-        share_network: Keep the runtime's network (needed by ``npx -y`` and
-            ``uvx`` to download packages). When false, bubblewrap gives the
-            process a network namespace with only its own loopback, so it
-            cannot reach services on the runtime's 127.0.0.1 either.
+        network: ``"none"``: under bubblewrap, a network namespace with only
+            its own loopback, so not even services on the runtime's
+            127.0.0.1 are reachable. ``"host"``: the runtime's network
+            (needed by ``npx -y`` and ``uvx`` to download a package that is
+            not in the cache yet). Process-group isolation always shares the
+            host's network, whatever this says.
         kill_grace: Seconds between SIGTERM and SIGKILL when closing.
         search_path: Where a bare ``argv[0]`` is looked up; the runtime's
             own PATH when ``None``.
@@ -119,7 +129,7 @@ class SandboxSpec:
     cache_dir: Path | None = None
     isolation: str = "auto"
     hidden_dirs: tuple[Path, ...] = ()
-    share_network: bool = True
+    network: str = NETWORK_NONE
     kill_grace: float = 2.0
     search_path: str | None = None
 
@@ -223,6 +233,19 @@ def detect_isolation() -> str:
     return ISOLATION_BUBBLEWRAP
 
 
+def network_in_force(isolation: str, network: str) -> str:
+    """The network a sandbox really gets: only bubblewrap can take it away.
+
+    Args:
+        isolation: ``"bubblewrap"`` or ``"process-group"``.
+        network: The network asked for, ``"none"`` or ``"host"``.
+
+    Returns:
+        ``"none"`` or ``"host"``.
+    """
+    return network if isolation == ISOLATION_BUBBLEWRAP else NETWORK_HOST
+
+
 def build_environment(spec: SandboxSpec) -> dict[str, str]:
     """Build the complete environment of the sandboxed process from scratch.
 
@@ -270,6 +293,8 @@ async def open_sandboxed_process(spec: SandboxSpec) -> AsyncIterator[SandboxedPr
         ProgramNotFoundError: When a bare program name is not installed.
     """
     isolation = _choose_isolation(spec.isolation)
+    if spec.network not in NETWORK_CHOICES:
+        raise SandboxError(f'unknown network "{spec.network}"')
     # Absolute from here on: bubblewrap and the child resolve relative paths
     # against the work directory, not against the runtime's cwd.
     spec = dataclasses.replace(
@@ -294,7 +319,7 @@ async def open_sandboxed_process(spec: SandboxSpec) -> AsyncIterator[SandboxedPr
             work_dir=spec.work_dir,
             cache_dir=spec.cache_dir,
             hidden_dirs=spec.hidden_dirs,
-            share_network=spec.share_network,
+            share_network=spec.network == NETWORK_HOST,
         )
 
     try:
@@ -314,9 +339,10 @@ async def open_sandboxed_process(spec: SandboxSpec) -> AsyncIterator[SandboxedPr
         raise SandboxError(f"could not start {command[0]}: {exc}") from exc
     sandboxed = SandboxedProcess(process, isolation, command, spec.kill_grace)
     logger.info(
-        "sandbox started pid=%s isolation=%s program=%s",
+        "sandbox started pid=%s isolation=%s network=%s program=%s",
         sandboxed.pid,
         isolation,
+        network_in_force(isolation, spec.network),
         command[0],
     )
 

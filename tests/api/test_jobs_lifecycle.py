@@ -32,6 +32,8 @@ from tests.server_process import ServerProcess
 pytestmark = pytest.mark.slow
 
 ISOLATION = "bubblewrap" if BUBBLEWRAP_WORKS else "process-group"
+NETWORK = "none" if BUBBLEWRAP_WORKS else "host"
+"""The default network, as in force: only bubblewrap can take it away."""
 TINY_TOOLS = [
     {
         "name": "echo",
@@ -82,6 +84,7 @@ def _server_start(data_dir: Path, job_id: str) -> list[dict[str, Any]]:
             "data": {
                 "work_dir": str((data_dir / "sandboxes" / job_id).resolve()),
                 "isolation": ISOLATION,
+                "network": NETWORK,
             },
         },
         {"step": "mcp_start", "status": "start", "message": "Starting MCP server"},

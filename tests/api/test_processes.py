@@ -40,6 +40,8 @@ IDLE_SECONDS = 12.0
 """Longer than trio's idle worker threads live (10 s)."""
 KEEPALIVE_SECONDS = 0.5
 """The test runtimes' keepalive interval: idle time is counted in keepalives."""
+NPX_NETWORK = {"MATRIX_RUNTIME_SANDBOX_NETWORK": "host"}
+"""npx -y may have to download server-everything."""
 
 
 @pytest.fixture(scope="module", params=ISOLATIONS)
@@ -49,7 +51,9 @@ def runtime(
     """One runtime per isolation mode for the module."""
     isolation: str = request.param
     data_dir = tmp_path_factory.mktemp(f"processes-{isolation}") / "data"
-    with runtime_server(data_dir, MATRIX_RUNTIME_SANDBOX=isolation) as server:
+    with runtime_server(
+        data_dir, MATRIX_RUNTIME_SANDBOX=isolation, **NPX_NETWORK
+    ) as server:
         yield server
 
 
@@ -144,7 +148,9 @@ def test_idle_sandbox_keeps_running(runtime: ServerProcess, api: Api) -> None:
 def test_no_process_left_after_sigterm_shutdown(tmp_path: Path, isolation: str) -> None:
     """SIGTERM ends every sandbox, records it cancelled, and leaves no process."""
     data_dir = tmp_path / "data"
-    with runtime_server(data_dir, MATRIX_RUNTIME_SANDBOX=isolation) as server:
+    with runtime_server(
+        data_dir, MATRIX_RUNTIME_SANDBOX=isolation, **NPX_NETWORK
+    ) as server:
         api = Api(server)
         opened = _open_ready(api, [(command, 120) for command in _commands()])
         running = _running_per_job(data_dir, opened)

@@ -45,7 +45,11 @@ TTL = 90
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One runtime for the module; every test opens its own sandbox."""
-    with runtime_server(tmp_path_factory.mktemp("walkthrough") / "data") as server:
+    with runtime_server(
+        tmp_path_factory.mktemp("walkthrough") / "data",
+        # npx -y may have to download server-everything.
+        MATRIX_RUNTIME_SANDBOX_NETWORK="host",
+    ) as server:
         yield server
 
 
@@ -95,7 +99,7 @@ def _start_events(
             "step": "sandbox",
             "status": "start",
             "message": "Creating temporary sandbox",
-            "data": {"work_dir": work_dir, "isolation": ISOLATION},
+            "data": {"work_dir": work_dir, "isolation": ISOLATION, "network": "host"},
         },
         {"step": "mcp_start", "status": "start", "message": "Starting MCP server"},
         {
@@ -129,6 +133,7 @@ def _end_session(api: Api, stream: SseStream, opened: dict[str, Any]) -> list[An
     assert deleted.json() == {"ok": True, "status": "cancelled"}
     assert shown.status_code == 200
     assert shown.json()["status"] == "cancelled"
+    assert shown.json()["ready"] is False
     assert shown.json()["job_id"] == opened["job_id"]
     assert shown.json()["expires_at"] == opened["expires_at"]
     assert tools_after.status_code == 409
@@ -153,6 +158,7 @@ def test_sandbox_walkthrough_time_server(runtime: ServerProcess, api: Api) -> No
     with open_sse(f"{api.url}{opened['events_url']}") as stream:
         started = stream.until_step("ready")
         tools = api.client.get(f"/v1/sandbox/sessions/{session_id}/tools")
+        shown = api.client.get(f"/v1/sandbox/sessions/{session_id}").json()
         called = api.call_tool(
             session_id, "get_current_time", {"timezone": "Europe/Paris"}
         )
@@ -169,6 +175,13 @@ def test_sandbox_walkthrough_time_server(runtime: ServerProcess, api: Api) -> No
     )
     assert strictly_increasing(event_ids(started + tail))
     assert tools.status_code == 200
+    assert {key: shown[key] for key in shown if key != "result"} == {
+        "session_id": session_id,
+        "job_id": opened["job_id"],
+        "status": "running",
+        "ready": True,
+        "expires_at": opened["expires_at"],
+    }
     listed = tools.json()["tools"]
     assert [tool["name"] for tool in listed] == ["get_current_time", "convert_time"]
     assert listed[0]["input_schema"]["required"] == ["timezone"]

@@ -206,7 +206,7 @@ def test_policy_rejects_malformed_secret_references(value: str) -> None:
 
 
 def test_policy_does_not_inspect_other_values() -> None:
-    """Values under keys that do not look secret pass as they are."""
+    """Values neither under a secret-looking key nor shaped like a secret pass."""
 
     argv = POLICY.validate("node s.js", {"LOG_LEVEL": "ghp_abc123", "NODE_ENV": "x"})
 
@@ -240,6 +240,19 @@ def test_policy_does_not_inspect_other_values() -> None:
         "DYLD_INSERT_LIBRARIES",
         "BASH_FUNC_x",
         "JAVA_TOOL_OPTIONS",
+        "GLIBC_TUNABLES",
+        "glibc_tunables",
+        "MALLOC_ARENA_MAX",
+        "MALLOC_TRACE",
+        "MALLOC_CHECK_",
+        "OPENSSL_CONF",
+        "OPENSSL_MODULES",
+        "PERL5OPT",
+        "PERL5DB",
+        "RUBYOPT",
+        "LUA_INIT",
+        "LUA_INIT_5_4",
+        "DOTNET_STARTUP_HOOKS",
     ],
 )
 def test_policy_rejects_blocked_env_keys(key: str) -> None:

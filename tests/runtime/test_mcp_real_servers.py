@@ -61,6 +61,8 @@ async def test_everything_server_echoes(tmp_path: Path) -> None:
         work_dir=private_dir(tmp_path / "work"),
         cache_dir=TEST_CACHE_DIR,
         search_path=SEARCH_PATH,
+        # npx -y may have to download the package.
+        network="host",
     )
 
     async with (

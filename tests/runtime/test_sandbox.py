@@ -203,10 +203,11 @@ async def test_sandbox_accepts_relative_dirs(
 
 @pytest.mark.skipif(not BUBBLEWRAP_WORKS, reason="bubblewrap does not work here")
 async def test_sandbox_bubblewrap_confines_the_process(tmp_path: Path) -> None:
-    """Under bubblewrap: own pids, read-only system, private /tmp, hidden dirs."""
+    """Under bubblewrap: own pids, read-only system and /tmp, hidden dirs."""
     data = tmp_path / "data"
     data.mkdir()
     (data / "secret.txt").write_text("do not read")
+    (tmp_path / "visible.txt").write_text("seen")
     work = private_dir(data / "mcp" / "job-1")
     cache = tmp_path / "cache"
     code = f"""
@@ -224,6 +225,9 @@ print(json.dumps({{
     'caps': caps[0],
     'system': attempt({str(Path(__file__).parent / "written-by-sandbox")!r}),
     'outside': attempt({str(tmp_path / "outside.txt")!r}),
+    'tmp': attempt('/tmp/written-by-sandbox'),
+    'work_tmp': attempt(os.path.join(os.environ['TMPDIR'], 'scratch.txt')),
+    'visible': open({str(tmp_path / "visible.txt")!r}).read(),
     'cache': attempt({str(cache / "cached.txt")!r}),
     'data': sorted(os.listdir({str(data)!r})),
 }}))
@@ -243,23 +247,46 @@ print(json.dumps({{
         "hostname": "sandbox",
         "caps": "0000000000000000" if os.geteuid() == 0 else seen["caps"],
         "system": "EROFS",
-        "outside": "written",
+        "outside": "EROFS",
+        "tmp": "EROFS",
+        "work_tmp": "written",
+        "visible": "seen",
         "cache": "written",
         "data": ["mcp"],
     }
     assert not (Path(__file__).parent / "written-by-sandbox").exists()
     assert not (tmp_path / "outside.txt").exists()
+    assert (work / "tmp" / "scratch.txt").read_text() == "x"
     assert (cache / "cached.txt").read_text() == "x"
 
 
-@pytest.mark.skipif(not BUBBLEWRAP_WORKS, reason="bubblewrap does not work here")
 @pytest.mark.parametrize(
-    ("share_network", "outcome"), [(True, "connected"), (False, "ECONNREFUSED")]
+    ("isolation", "network", "outcome"),
+    [
+        pytest.param(
+            "bubblewrap",
+            "none",
+            "ECONNREFUSED",
+            marks=pytest.mark.skipif(
+                not BUBBLEWRAP_WORKS, reason="bubblewrap does not work here"
+            ),
+        ),
+        pytest.param(
+            "bubblewrap",
+            "host",
+            "connected",
+            marks=pytest.mark.skipif(
+                not BUBBLEWRAP_WORKS, reason="bubblewrap does not work here"
+            ),
+        ),
+        # Without bubblewrap nothing can take the network away.
+        ("process-group", "none", "connected"),
+    ],
 )
-async def test_sandbox_bubblewrap_can_cut_the_network(
-    tmp_path: Path, share_network: bool, outcome: str
+async def test_sandbox_network_reaches_loopback_only_when_shared(
+    tmp_path: Path, isolation: str, network: str, outcome: str
 ) -> None:
-    """Without a shared network the runtime's loopback services are out of reach."""
+    """With network none under bubblewrap, a 127.0.0.1 listener is out of reach."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
     code = (
@@ -273,8 +300,8 @@ async def test_sandbox_bubblewrap_can_cut_the_network(
     spec_args = {
         "env": {},
         "work_dir": private_dir(tmp_path / "work"),
-        "isolation": "bubblewrap",
-        "share_network": share_network,
+        "isolation": isolation,
+        "network": network,
     }
 
     seen = await run_python(spec_args, code)
@@ -524,6 +551,8 @@ async def test_sandbox_npx_everything_leaves_no_process(
         cache_dir=TEST_CACHE_DIR,
         isolation=isolation,
         search_path=SEARCH_PATH,
+        # npx -y may have to download the package.
+        network="host",
     )
 
     async with open_sandboxed_process(spec) as process:
