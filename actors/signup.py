@@ -45,6 +45,7 @@ from eventlog.vocabulary.accounts import (
     user_stream,
     workspace_stream,
 )
+from runtime.control_chars import has_control_characters
 from runtime.emails import InvalidEmailError, clean_email, email_digest
 from runtime.mail_texts import welcome_mail
 from runtime.passwords import InvalidPasswordError, check_password
@@ -186,6 +187,10 @@ def _validate(name: object, email: object, password: object) -> tuple[str, str, 
         raise InvalidInputError("name is required")
     if len(clean_name) > MAX_NAME_CHARS:
         raise InvalidInputError(f"name must be at most {MAX_NAME_CHARS} characters")
+    if isinstance(name, str) and has_control_characters(name):
+        # Checked before trimming too: the name is written into the welcome
+        # mail, which local-dev logs, and a stray CR or LF is a mistake.
+        raise InvalidInputError("name must not contain control characters")
     return clean_name, address, secret
 
 
@@ -195,6 +200,8 @@ def _workspace_name(workspace: object, owner_name: str) -> str:
         raise InvalidInputError(
             f"workspace must be at most {MAX_NAME_CHARS} characters"
         )
+    if isinstance(workspace, str) and has_control_characters(workspace):
+        raise InvalidInputError("workspace must not contain control characters")
     return given or f"{owner_name}'s workspace"
 
 

@@ -252,9 +252,14 @@ class JobSupervisor:
     async def call_on_job(
         self, job_id: str, workspace: str, name: str, arguments: dict[str, Any]
     ) -> dict[str, Any]:
-        """:meth:`call_tool` on behalf of a job of ``workspace`` (``tool.run``)."""
+        """:meth:`call_tool` on behalf of a job of ``workspace`` (``tool.run``).
+
+        Only a job of the same workspace can be called; any other answers
+        like an unknown one. The local workspace is the empty id, which
+        holds no other workspace's jobs.
+        """
         view = self._jobs.state.jobs.get(job_id)
-        if view is None or (workspace and view.workspace != workspace):
+        if view is None or view.workspace != workspace:
             raise JobFailedError(f"job {job_id} not found")
         try:
             return await self.call_tool(job_id, name, arguments)

@@ -5,19 +5,24 @@ from __future__ import annotations
 import logging
 import time
 
+import trio
 from quart import Response, g, request
 from quart_trio import QuartTrio
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.auth import create_auth_blueprint
 from api.context import ApiContext
+from api.csrf import has_body, install_csrf_checks
 from api.door import install_door
 from api.errors import install_error_handlers
 from api.jobs import create_jobs_blueprint
 from api.platform import create_platform_blueprint
 from api.ratelimit import RateLimits, install_rate_limits
 from api.sandboxes import create_sandboxes_blueprint
+from runtime.control_chars import escape_control_characters
 
 MAX_BODY_BYTES = 1 << 20
+DRAIN_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,9 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Werkzeug would answer ``/v1//jobs`` with an HTML redirect; an API
+    # answers every path it does not serve with its JSON 404.
+    app.url_map.merge_slashes = False
     install_error_handlers(app)
 
     # Registered first so the time of refused requests is measured too.
@@ -36,9 +44,11 @@ def create_app(ctx: ApiContext) -> QuartTrio:
         g.started = time.perf_counter()
 
     # The limiter runs before the door, so refused and unauthenticated
-    # requests count against their client too.
+    # requests count against their client too; so do forged ones, which are
+    # refused before the door can admit them as the local caller.
     limits = RateLimits(ctx.settings)
     install_rate_limits(app, limits)
+    install_csrf_checks(app, ctx.settings)
     install_door(app, ctx)
     app.register_blueprint(create_platform_blueprint(ctx))
     app.register_blueprint(create_auth_blueprint(ctx, limits))
@@ -46,15 +56,44 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     app.register_blueprint(create_sandboxes_blueprint(ctx))
 
     @app.after_request
+    async def finish_reading_body(response: Response) -> Response:
+        await _drain_body(response)
+        return response
+
+    @app.after_request
     async def log_request(response: Response) -> Response:
         elapsed_ms = time.perf_counter() - getattr(g, "started", time.perf_counter())
+        # The path arrives percent-decoded: a client can put CR, LF or NUL in
+        # it, which must not start a forged line of its own in the log.
         log.info(
             "request method=%s path=%s status=%s ms=%.1f",
             request.method,
-            request.path,
+            escape_control_characters(request.path),
             response.status_code,
             elapsed_ms * 1000,
         )
         return response
 
     return app
+
+
+async def _drain_body(response: Response) -> None:
+    """Receive what is left of a request body that no handler read.
+
+    A request refused before its body was read (by the limiter, the forged
+    request checks or the door) would otherwise be answered while the body
+    is still arriving, and Hypercorn can then leave the kept-alive
+    connection stalled: the client's next request on it gets no answer. A
+    body that does not arrive in time, or is too large to read, closes the
+    connection instead.
+    """
+    if not has_body():
+        return
+    with trio.move_on_after(DRAIN_SECONDS):
+        try:
+            await request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            pass
+        else:
+            return
+    response.headers["Connection"] = "close"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any, Final, TypeVar
 
 import msgspec
 from quart import request
@@ -10,6 +11,14 @@ from quart import request
 from api.errors import ApiError
 
 T = TypeVar("T")
+
+MAX_DEPTH: Final = 64
+"""Deepest nesting of objects and arrays a body may have, itself counted."""
+MIN_INT: Final = -(2**63)
+MAX_INT: Final = 2**64 - 1
+"""The integers the log's msgpack encoding can store."""
+TOO_DEEP: Final = "invalid JSON body: nested too deeply"
+OUT_OF_RANGE: Final = "invalid JSON body: integer out of range"
 
 
 class CreateJobRequest(msgspec.Struct, frozen=True):
@@ -43,14 +52,56 @@ async def read_body(kind: type[T]) -> T:
 
     Raises:
         ApiError: 400 ``invalid JSON body: ...`` for anything that is not a
-            JSON object of the right shape (empty bodies included).
+            JSON object of the right shape (empty bodies included), is nested
+            more than :data:`MAX_DEPTH` deep, or holds an integer the log
+            cannot store.
     """
     raw = await request.get_data(cache=False, as_text=False)
+    return decode_body(raw, kind)
+
+
+def decode_body(raw: bytes | str, kind: type[T]) -> T:
+    """Decode ``raw`` as ``kind`` with the rules of :func:`read_body`.
+
+    Raises:
+        ApiError: 400 ``invalid JSON body: ...``; see :func:`read_body`.
+    """
     if not raw.strip():
         raise ApiError(400, "invalid JSON body: the body is empty")
     try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError as exc:
+        body = msgspec.json.decode(raw, type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise ApiError(400, f"invalid JSON body: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, f"invalid JSON body: {exc}") from None
+    except RecursionError:
+        # The decoder recurses once per level and gives up near the
+        # interpreter's limit; that is a client's input, not a crash.
+        raise ApiError(400, TOO_DEEP) from None
+    _check_storable(body)
+    return body
+
+
+def _check_storable(body: object) -> None:
+    """Refuse values that would fail later, when the request is recorded.
+
+    Walked without recursion: a body just under the decoder's own limit
+    would otherwise overflow the stack here, or in the log's encoder, far
+    from the request that caused it.
+    """
+    pending: list[tuple[object, int]] = [(body, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, msgspec.Struct):
+            children: Iterable[object] = (
+                getattr(value, name) for name in value.__struct_fields__
+            )
+        elif isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            if isinstance(value, int) and not MIN_INT <= value <= MAX_INT:
+                raise ApiError(400, OUT_OF_RANGE)
+            continue
+        if depth >= MAX_DEPTH:
+            raise ApiError(400, TOO_DEEP)
+        pending.extend((child, depth + 1) for child in children)

@@ -25,5 +25,6 @@ class ApiContext:
     accounts: AccountCommands
     reset_requests: ResetRequester
     isolation: str = "process-group"
+    network: str = "host"
     sse_keepalive_seconds: float = 15.0
     started_at: float = field(default_factory=time.monotonic)

@@ -4,13 +4,14 @@ A bearer token is the operator token (compared in constant time) or the
 token of a live session (looked up by its SHA-256 in the accounts read
 model). A token that is neither is refused on every route that needs
 credentials, even in local-dev: a client whose session expired must learn
-so, not be served as the unrestricted local caller.
+so, not be served as the local caller. On an open route such a token is
+treated as no credentials at all.
 
 Open routes (health, ready, version, capabilities, everything under
-``/v1/auth/``, runtime register and heartbeat, and anything outside
-``/v1/``) pass without credentials; their handlers check what they need.
-Every other route needs credentials, except in local-dev mode with no
-operator token configured, where a request without any is the local caller.
+``/v1/auth/``, and anything outside ``/v1/``) pass without credentials; their
+handlers check what they need. Every other route needs credentials, except
+in local-dev mode with no operator token configured, where a request without
+any is the local caller.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ OPEN_PATHS: Final = frozenset(
         "/v1/ready",
         "/v1/version",
         "/v1/capabilities",
-        "/v1/cloud/runtimes/register",
-        "/v1/cloud/runtimes/heartbeat",
     }
 )
 OPEN_PREFIXES: Final = ("/v1/auth/",)
@@ -96,8 +95,8 @@ def require_user(role: str | None = None) -> Principal:
     """The current caller if it is a signed-in user (with ``role``, if given).
 
     For what a workspace owns and only its members may change (join tokens,
-    provider credentials): the operator and the local caller belong to no
-    workspace, so they are refused like anonymous callers.
+    provider credentials): the operator and the local caller are members of
+    no user's workspace, so they are refused like anonymous callers.
 
     Raises:
         ApiError: 401 without a session; 403 when the user lacks ``role``.

@@ -23,6 +23,14 @@ RUNTIME_PROGRAMS: Final = {
     "sglang": ("sglang",),
 }
 READY_CATCH_UP_SECONDS: Final = 2.0
+LOCAL_DEV_OPEN: Final = (
+    "local-dev mode: no operator token is configured, so the API is open to "
+    "requests without credentials"
+)
+LOCAL_DEV_WITH_TOKEN: Final = (
+    "local-dev mode: an operator token is configured, so requests without "
+    "credentials are refused"
+)
 
 
 def create_platform_blueprint(ctx: ApiContext) -> Blueprint:
@@ -76,6 +84,7 @@ def create_platform_blueprint(ctx: ApiContext) -> Blueprint:
                     for name, programs in RUNTIME_PROGRAMS.items()
                 },
                 "isolation": ctx.isolation,
+                "network": ctx.network,
                 "limits": {
                     "max_ttl_seconds": ctx.settings.max_ttl_seconds,
                     "max_concurrent_jobs": ctx.settings.max_concurrent_jobs,
@@ -133,7 +142,9 @@ def _warnings(ctx: ApiContext) -> list[dict[str, Any]]:
         warnings.append(
             {
                 "code": "local_dev_mode",
-                "message": "local-dev mode: without an operator token the API is open",
+                "message": LOCAL_DEV_WITH_TOKEN
+                if ctx.settings.api_token
+                else LOCAL_DEV_OPEN,
             }
         )
     return warnings

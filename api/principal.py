@@ -17,7 +17,9 @@ class Principal:
     ``operator`` holds the operator token and sees every workspace. ``user``
     holds a session and sees only ``workspace_id``. ``local`` is the
     unauthenticated caller allowed only in local-dev mode without an
-    operator token; like the operator it is not confined to a workspace.
+    operator token; it is confined to the local workspace, the empty
+    ``workspace_id`` that its own jobs carry, so whoever can reach the port
+    without credentials never sees or cancels what a signed-in user owns.
     ``anonymous`` reached an open route without credentials and sees nothing
     that a workspace owns.
     """
@@ -30,14 +32,14 @@ class Principal:
 
     @property
     def sees_all_workspaces(self) -> bool:
-        """True for callers not confined to one workspace."""
-        return self.kind in ("operator", "local")
+        """True for callers not confined to one workspace: the operator only."""
+        return self.kind == "operator"
 
     def can_see(self, workspace_id: str) -> bool:
         """Whether something owned by ``workspace_id`` is visible to the caller."""
         if self.sees_all_workspaces:
             return True
-        return self.kind == "user" and workspace_id == self.workspace_id
+        return self.kind in ("user", "local") and workspace_id == self.workspace_id
 
     @property
     def actor(self) -> str:

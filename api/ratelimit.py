@@ -25,6 +25,7 @@ from quart_trio import QuartTrio
 
 from api.errors import ApiError
 from runtime.config import Settings
+from runtime.control_chars import escape_control_characters
 
 RATE_LIMITED: Final = "rate limit exceeded — slow down and retry"
 STRICT_PATHS: Final = frozenset(
@@ -131,7 +132,9 @@ def install_rate_limits(app: QuartTrio, limits: RateLimits) -> None:
             request.headers.get("X-Forwarded-For", ""),
             limits.trusted_proxies,
         )
-        g.client = client
+        # The address reaches log lines and login-failure events; a trusted
+        # proxy may still forward whatever a client wrote in that header.
+        g.client = escape_control_characters(client)
         if not request.path.startswith("/v1/") or request.method in UNLIMITED_METHODS:
             return
         limits.general.check("client:" + client)

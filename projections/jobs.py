@@ -197,11 +197,13 @@ def session_snapshot(session: SessionView, job: JobView | None) -> dict[str, Any
 
     ``job`` is None in the short window where the session is recorded but its
     job's request is not yet folded; the session is then shown as queued.
+    ``ready`` says whether its tools can be listed and called right now.
     """
     return {
         "session_id": session.session_id,
         "job_id": session.job_id,
         "status": "queued" if job is None else job.status,
+        "ready": False if job is None else job.ready,
         "expires_at": format_timestamp(session.expires_at_ns),
         "result": None if job is None else job.result,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,7 @@ from eventlog import DataDirectoryError, EventLog, EventLogError, LmdbStorage, v
 from eventlog.envelope import RecordedEvent
 from eventlog.schemas import payload_for_display
 from runtime.config import ConfigError, Settings, load_settings
+from runtime.listen import ListenError, sole_error
 from runtime.replay import (
     ReplayTargetNotFoundError,
     find_job_id,
@@ -101,7 +103,14 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from runtime.server import serve
 
-    trio.run(serve, settings)
+    try:
+        trio.run(serve, settings)
+    except BaseException as exc:
+        failed = sole_error(exc, ListenError)
+        if failed is None:
+            raise
+        print(f"matrix-runtime: {failed}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -135,7 +144,7 @@ def _events(settings: Settings, args: argparse.Namespace) -> int:
         print(f"matrix-runtime: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:
-        pass
+        _discard_stdout()
     finally:
         storage.close()
     return EXIT_OK
@@ -150,9 +159,27 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_FAILED
     finally:
         storage.close()
-    for line in lines:
-        print(line)
+    try:
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (``| head``): not an error of ours.
+        _discard_stdout()
     return EXIT_OK
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null after its reader went away.
+
+    What is still buffered would otherwise fail again when the interpreter
+    flushes stdout at exit, and print a second complaint on stderr.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 async def _transcript(event_log: EventLog, target: str) -> list[str]:

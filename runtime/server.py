@@ -6,12 +6,14 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as serve_http
+from quart_trio import QuartTrio
 
 from actors.account_services import AccountServices
 from actors.mcp_environment import McpEnvironment
@@ -27,8 +29,18 @@ from projections.runner import ProjectionRunner
 from projections.snapshots import SNAPSHOT_DIR, SnapshotStore
 from runtime.command_policy import CommandPolicy
 from runtime.config import VERSION, Settings
+from runtime.listen import (
+    check_listen_address,
+    listen_address,
+    listen_error,
+    sole_error,
+)
 from runtime.mcp import McpClientConfig
-from runtime.sandbox import SandboxLimits, detect_isolation
+from runtime.sandbox import (
+    SandboxLimits,
+    detect_isolation,
+    network_in_force,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +53,11 @@ async def serve(
     """Run the runtime until SIGINT or SIGTERM, then shut down cleanly.
 
     Raises:
+        runtime.listen.ListenError: the listen address is unusable; when the
+            check before opening the log finds it, nothing was written.
         eventlog.DataDirectoryError: the data directory cannot be used.
     """
+    check_listen_address(settings.host, settings.port)
     storage = LmdbStorage(settings.log_dir, map_size=settings.map_size)
     try:
         snapshots = SnapshotStore(settings.data_dir / SNAPSHOT_DIR)
@@ -91,6 +106,7 @@ async def _run(
             accounts=accounts.commands,
             reset_requests=accounts.reset_requests,
             isolation=mcp.isolation,
+            network=mcp.network,
             sse_keepalive_seconds=settings.sse_keepalive_seconds,
         )
     )
@@ -125,19 +141,15 @@ async def _run(
 
             async with trio.open_nursery() as http:
                 http.start_soon(_wait_for_signal, shutdown)
-                binds = await http.start(
-                    lambda task_status: serve_http(
-                        app,
-                        _hypercorn_config(settings),
-                        shutdown_trigger=end_jobs_first,
-                        task_status=task_status,
-                    )
+                binds = await _start_http(
+                    http, app, settings, shutdown_trigger=end_jobs_first
                 )
                 log.info(
-                    "serving binds=%s data_dir=%s isolation=%s",
+                    "serving binds=%s data_dir=%s isolation=%s network=%s",
                     ",".join(binds),
                     settings.data_dir,
                     mcp.isolation,
+                    mcp.network,
                 )
                 # Links in mails point at this server unless a public URL
                 # was configured.
@@ -164,6 +176,37 @@ async def _run(
     log.info("stopped reason=%s", shutdown.reason)
 
 
+async def _start_http(
+    nursery: trio.Nursery,
+    app: QuartTrio,
+    settings: Settings,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+) -> list[str]:
+    """Start Hypercorn in ``nursery``; the addresses it listens on.
+
+    Raises:
+        ListenError: Hypercorn could not bind. The address was checked before
+            the log was opened, but another process can take the port in
+            between; that must still end in a clear message.
+    """
+    try:
+        binds: list[str] = await nursery.start(
+            lambda task_status: serve_http(
+                app,
+                _hypercorn_config(settings),
+                shutdown_trigger=shutdown_trigger,
+                task_status=task_status,
+            )
+        )
+    except BaseException as exc:
+        failed = sole_error(exc, OSError)
+        if failed is None:
+            raise
+        raise listen_error(settings.host, settings.port, failed) from None
+    return binds
+
+
 async def _run_jobs(
     supervisor: JobSupervisor,
     *,
@@ -187,6 +230,18 @@ def _mcp_environment(settings: Settings) -> McpEnvironment:
     isolation = settings.sandbox_isolation
     if isolation == "auto":
         isolation = detect_isolation()
+    network = network_in_force(isolation, settings.sandbox_network)
+    if network != settings.sandbox_network:
+        # A person must know: the setting asks for something this machine
+        # cannot give, and servers can reach this runtime's own API.
+        log.warning(
+            "sandbox network cannot be restricted isolation=%s requested=%s "
+            "in_force=%s: MCP servers share the host's network, including this "
+            "runtime's API and every loopback service",
+            isolation,
+            settings.sandbox_network,
+            network,
+        )
     return McpEnvironment(
         policy=CommandPolicy(allowed_programs=frozenset(settings.allowed_programs)),
         sandboxes_dir=settings.data_dir / "sandboxes",
@@ -200,6 +255,8 @@ def _mcp_environment(settings: Settings) -> McpEnvironment:
         isolation=isolation,
         hidden_dirs=(settings.data_dir.resolve(),),
         search_path=program_search_path(),
+        network=network,
+        max_output_bytes=settings.mcp_max_output_bytes,
     )
 
 
@@ -226,8 +283,7 @@ async def _wait_for_signal(shutdown: _Shutdown) -> None:
 
 def _hypercorn_config(settings: Settings) -> Config:
     config = Config()
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    config.bind = [f"{host}:{settings.port}"]
+    config.bind = [listen_address(settings.host, settings.port)]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5.0

@@ -69,6 +69,35 @@ async def test_sign_up_creates_an_owner_with_a_session() -> None:
             },
             "workspace must be at most 200 characters",
         ),
+        (
+            {"name": "Neo\r\nBcc: x@y.z", "email": "a@b.co", "password": PASSWORD},
+            "name must not contain control characters",
+        ),
+        (
+            {"name": "Neo\n", "email": "a@b.co", "password": PASSWORD},
+            "name must not contain control characters",
+        ),
+        (
+            {"name": "N\x00eo", "email": "a@b.co", "password": PASSWORD},
+            "name must not contain control characters",
+        ),
+        (
+            {"name": "Neo\u2028", "email": "a@b.co", "password": PASSWORD},
+            "name must not contain control characters",
+        ),
+        (
+            {"name": "N\x1beo", "email": "a@b.co", "password": "short"},
+            "password must be at least 8 characters",
+        ),
+        (
+            {
+                "name": "A",
+                "email": "a@b.co",
+                "password": PASSWORD,
+                "workspace": "Lab\x85",
+            },
+            "workspace must not contain control characters",
+        ),
     ],
 )
 async def test_sign_up_checks_fields_in_order(

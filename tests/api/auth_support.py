@@ -14,6 +14,8 @@ from tests.server_process import ServerProcess, running_server
 PASSWORD = "correct horse"
 NEW_PASSWORD = "battery staple"
 PUBLIC_URL = "http://console.test"
+JSON = {"Content-Type": "application/json"}
+"""The header every request with a JSON body needs."""
 
 FAST_ENV = {
     "MATRIX_RUNTIME_ARGON2_TIME_COST": "1",

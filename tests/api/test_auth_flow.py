@@ -10,6 +10,7 @@ import pytest
 
 from tests.accounts.smtp_sink import SmtpSink, smtp_sink
 from tests.api.auth_support import (
+    JSON,
     NEW_PASSWORD,
     PUBLIC_URL,
     auth_server,
@@ -154,6 +155,69 @@ def test_auth_forgot_answers_alike_for_unknown_addresses(
             "name is required",
         ),
         (
+            "/v1/auth/signup",
+            b'{"name": "Neo\\r\\nBcc: x@y.z", "email": "a@b.co", '
+            b'"password": "long enough"}',
+            400,
+            "name must not contain control characters",
+        ),
+        (
+            "/v1/auth/signup",
+            b'{"name": "N\\u0000eo", "email": "a@b.co", "password": "long enough"}',
+            400,
+            "name must not contain control characters",
+        ),
+        (
+            "/v1/auth/signup",
+            b'{"name": "Neo", "email": "a@b.co", "password": "long enough", '
+            b'"workspace": "Lab\\u001b[31m"}',
+            400,
+            "workspace must not contain control characters",
+        ),
+        (
+            "/v1/auth/signup",
+            b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            400,
+            "invalid JSON body: Expected `str`, got `array` - at `$.name`",
+        ),
+        (
+            "/v1/auth/signup",
+            b'{"unknown": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            400,
+            "invalid JSON body: nested too deeply",
+        ),
+        (
+            "/v1/auth/login",
+            b'{"unknown": ' + b'{"a": ' * 2000 + b"1" + b"}" * 2000 + b"}",
+            400,
+            "invalid JSON body: nested too deeply",
+        ),
+        (
+            "/v1/auth/login",
+            b'{"email": "a@b.co", "password": 12}',
+            400,
+            "invalid JSON body: Expected `str`, got `int` - at `$.password`",
+        ),
+        (
+            "/v1/auth/forgot",
+            b'{"email": "a@b.co\\r\\nBcc: x@y.z"}',
+            400,
+            "enter a valid email address",
+        ),
+        (
+            "/v1/auth/reset",
+            b'{"token": "\\ud800", "password": "long enough"}',
+            400,
+            "invalid JSON body: JSON is malformed: unexpected end of escaped utf-16 "
+            "surrogate pair (byte 17)",
+        ),
+        (
+            "/v1/auth/verify",
+            b'{"token": "\xff\xfe"}',
+            400,
+            "invalid JSON body: Invalid UTF-8 encoded string",
+        ),
+        (
             "/v1/auth/reset",
             b'{"token": "mxpr_x", "password": "1234567"}',
             400,
@@ -180,7 +244,7 @@ def test_auth_refuses_bad_input_with_exact_errors(
 ) -> None:
     """Each rule has its status and its message."""
 
-    response = client.post(path, content=body)
+    response = client.post(path, content=body, headers=JSON)
 
     assert (response.status_code, response.json()) == (status, error(status, message))
 

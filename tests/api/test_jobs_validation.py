@@ -60,6 +60,55 @@ def _log_head(server: ServerProcess) -> int:
             'env "API_TOKEN" appears to contain a raw secret value; pass a secret '
             "reference instead",
         ),
+        (
+            b'{"type": "mcp.test", "payload": {"a": '
+            + b"[" * 1000
+            + b"]" * 1000
+            + b"}}",
+            400,
+            "invalid JSON body: nested too deeply",
+        ),
+        (
+            b'{"ignored": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            400,
+            "invalid JSON body: nested too deeply",
+        ),
+        (
+            b'{"type": "nope", "payload": {"a": ' + b"[" * 63 + b"]" * 63 + b"}}",
+            400,
+            "invalid JSON body: nested too deeply",
+        ),
+        (
+            b'{"type": "nope", "payload": {"a": ' + b"[" * 62 + b"]" * 62 + b"}}",
+            400,
+            'unknown job type: "nope"',
+        ),
+        (
+            b'{"type": "nope", "payload": {"n": 18446744073709551616}}',
+            400,
+            "invalid JSON body: integer out of range",
+        ),
+        (
+            b'{"type": "nope", "payload": {"n": [-9223372036854775809]}}',
+            400,
+            "invalid JSON body: integer out of range",
+        ),
+        (
+            b'{"type": "nope", "payload": {"n": [-9223372036854775808, '
+            b"18446744073709551615]}}",
+            400,
+            'unknown job type: "nope"',
+        ),
+        (
+            b'{"type": "nope", "payload": {"n": 1e999}}',
+            400,
+            "invalid JSON body: Number out of range - at `$.payload[...]`",
+        ),
+        (
+            b'{"type": "mcp.test", "ttl_seconds": 100000000000000000000000000}',
+            400,
+            "invalid JSON body: integer out of range",
+        ),
     ],
 )
 def test_create_job_rejects_bad_input(
@@ -82,7 +131,11 @@ def test_create_job_rejects_oversized_body(server: ServerProcess) -> None:
     """A body over the limit is 413 and creates nothing."""
     body = b'{"type": "mcp.test", "payload": {"x": "' + b"a" * (2 << 20) + b'"}}'
 
-    response = httpx.post(f"{server.url}/v1/jobs", content=body)
+    response = httpx.post(
+        f"{server.url}/v1/jobs",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
 
     assert response.status_code == 413
     assert response.json() == {"error": "request body too large", "status": 413}
@@ -100,6 +153,9 @@ def test_create_job_rejects_oversized_body(server: ServerProcess) -> None:
         ("GET", "/v1/sandbox/sessions/sbx_unknown/events", "sandbox session not found"),
         ("GET", "/v1/sandbox/sessions/sbx_unknown/tools", "sandbox session not found"),
         ("GET", "/v1/nothing/here", "not found"),
+        ("GET", "/v1//jobs", "not found"),
+        ("GET", "/v1/jobs//job_unknown", "not found"),
+        ("POST", "/v1//jobs", "not found"),
     ],
 )
 def test_unknown_ids_are_404(

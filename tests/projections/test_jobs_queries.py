@@ -145,9 +145,10 @@ def test_job_snapshot_includes_a_non_empty_error() -> None:
 
 
 def test_session_snapshot_shows_the_job_status_and_result() -> None:
-    """A session renders its job's status and result and its own expiry."""
+    """A session renders its job's status, readiness and result and its expiry."""
     job = view("job_a", status="running")
     job.result = {"tools": [{"name": "echo"}]}
+    job.ready = True
     session = SessionView(
         session_id="sbx_1",
         job_id="job_a",
@@ -161,8 +162,28 @@ def test_session_snapshot_shows_the_job_status_and_result() -> None:
         "session_id": "sbx_1",
         "job_id": "job_a",
         "status": "running",
+        "ready": True,
         "expires_at": "2026-12-03T17:33:18.123Z",
         "result": {"tools": [{"name": "echo"}]},
+    }
+
+
+def test_session_snapshot_of_a_running_job_before_ready_is_not_ready() -> None:
+    """A running job whose server has not finished its handshake shows ready false."""
+    job = view("job_a", status="running")
+    session = SessionView(
+        session_id="sbx_1", job_id="job_a", workspace="ws_1", expires_at_ns=T0_NS
+    )
+
+    snapshot = session_snapshot(session, job)
+
+    assert snapshot == {
+        "session_id": "sbx_1",
+        "job_id": "job_a",
+        "status": "running",
+        "ready": False,
+        "expires_at": "2026-12-03T17:32:48.123Z",
+        "result": None,
     }
 
 
@@ -178,6 +199,7 @@ def test_session_snapshot_without_its_job_is_queued() -> None:
         "session_id": "sbx_1",
         "job_id": "job_a",
         "status": "queued",
+        "ready": False,
         "expires_at": "2026-12-03T17:32:48.123Z",
         "result": None,
     }

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 
 LINE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)  #(\d+) +(.*)")
 ISOLATION = "bubblewrap" if BUBBLEWRAP_WORKS else "process-group"
+NETWORK = "none" if BUBBLEWRAP_WORKS else "host"
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,9 @@ def test_replay_session_prints_steps_frames_and_stderr_with_times(
         "started (left the queue)",
         'step validate [ok] Command accepted {"program": "python"}',
         "step sandbox [start] Creating temporary sandbox "
-        + json.dumps({"work_dir": work_dir, "isolation": ISOLATION}),
+        + json.dumps(
+            {"work_dir": work_dir, "isolation": ISOLATION, "network": NETWORK}
+        ),
         "step mcp_start [start] Starting MCP server",
         "step mcp_initialize [ok] MCP initialize succeeded "
         + json.dumps(

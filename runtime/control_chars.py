@@ -1,0 +1,51 @@
+"""Control characters in text from outside: detect them, or escape them for logs.
+
+Names, paths and addresses that clients send end up in mails and log lines.
+A carriage return or line feed there forges a new log line or a mail header,
+a NUL truncates what some readers show, and a lone surrogate cannot even be
+encoded. Those characters are the ones refused or escaped here: the Unicode
+categories Cc (C0, DEL and C1 controls), Cs (surrogates), Zl and Zp (the line
+and paragraph separators, which some viewers break lines at).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Final
+
+CONTROL_CATEGORIES: Final = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+_SHORT_ESCAPES: Final = {"\\": "\\\\", "\r": "\\r", "\n": "\\n", "\t": "\\t"}
+
+
+def is_control_character(char: str) -> bool:
+    """Whether the single character ``char`` must not reach a mail or a log line."""
+    return unicodedata.category(char) in CONTROL_CATEGORIES
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds any character :func:`is_control_character` refuses."""
+    return any(is_control_character(char) for char in text)
+
+
+def escape_control_characters(text: str) -> str:
+    """``text`` with every control character written as a backslash escape.
+
+    ``\\r``, ``\\n`` and ``\\t`` keep their usual names, other characters
+    below U+0100 become ``\\xNN`` and the rest ``\\uNNNN``. A backslash is
+    doubled, so an escape in the output always stands for exactly one
+    character of the input and a path cannot pretend to hold one.
+    """
+    if "\\" not in text and not has_control_characters(text):
+        return text
+    return "".join(_escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    if not is_control_character(char):
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
