@@ -8,6 +8,7 @@ actor appends exactly one terminal ``job.step`` together with
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -109,8 +110,9 @@ class JobActor:
         spec: JobSpec,
         handler: Handler,
         event_log: EventLog,
-        slots: trio.Semaphore,
+        slots: trio.Semaphore | None,
     ) -> None:
+        """Prepare the actor; ``slots`` is None for a job that runs no process."""
         self.spec = spec
         self.finished = trio.Event()
         self.started = False
@@ -161,7 +163,7 @@ class JobActor:
         remaining = (spec.expires_at_ns - time.time_ns()) / 1e9
         with self._cancel_scope:
             with trio.move_on_after(max(remaining, 0.0)) as ttl_scope:
-                async with self._slots:
+                async with self._slots or contextlib.nullcontext():
                     self.started = True
                     # Appended with the handler's first facts instead of on
                     # its own: one commit less before a job's first step.

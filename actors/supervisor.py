@@ -301,7 +301,12 @@ class JobSupervisor:
             # queued, and recovery starts it with the next runtime.
             log.info("job left queued for the next start job_id=%s", spec.job_id)
             return
-        actor = JobActor(spec, self._handlers[spec.type], self._log, self._slots)
+        actor = JobActor(
+            spec,
+            self._handlers[spec.type],
+            self._log,
+            None if _uses_live_server(spec) else self._slots,
+        )
         self._actors[spec.job_id] = actor
         self._nursery.start_soon(self._run_actor, actor)
 
@@ -351,3 +356,13 @@ class JobSupervisor:
                 continue
             await record_outcome(self._log, spec, outcome)
         await self._jobs.wait_for(self._log.head)
+
+
+def _uses_live_server(spec: JobSpec) -> bool:
+    """Whether the job only calls into another job's running server.
+
+    Such a job starts no process, so it takes no concurrency slot: were it to
+    wait for one, the very sandboxes it calls could hold every slot.
+    """
+    payload = spec.payload if isinstance(spec.payload, dict) else {}
+    return spec.type == "tool.run" and bool(payload.get("job_id"))
