@@ -33,6 +33,10 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # No CORS is offered, so OPTIONS is not answered with an empty 200 that
+    # looks like a successful preflight: it is a JSON 405 like any other
+    # method a route does not take. Read when routes are registered below.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     # Werkzeug would answer ``/v1//jobs`` with an HTML redirect; an API
     # answers every path it does not serve with its JSON 404.
     app.url_map.merge_slashes = False

@@ -50,7 +50,7 @@ def install_error_handlers(app: QuartTrio) -> None:
         status = error.code or 500
         response = error_response(status, _MESSAGES.get(status, error.name.lower()))
         if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
-            response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[attr-defined]
         return response
 
     @app.errorhandler(Exception)

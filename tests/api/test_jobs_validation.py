@@ -211,3 +211,13 @@ def test_wrong_method_is_405_json(server: ServerProcess) -> None:
 
     assert response.status_code == 405
     assert response.json() == {"error": "method not allowed", "status": 405}
+
+
+def test_options_is_a_json_405(server: ServerProcess) -> None:
+    """OPTIONS is not a silent empty 200: no CORS is offered."""
+
+    response = httpx.options(f"{server.url}/v1/jobs")
+
+    assert response.status_code == 405
+    assert response.json() == {"error": "method not allowed", "status": 405}
+    assert response.headers["Allow"] == "GET, HEAD, POST"
