@@ -18,7 +18,6 @@ throughput comes from the writer committing many requests per transaction.
 from __future__ import annotations
 
 import errno
-import fcntl
 import itertools
 import logging
 import os
@@ -35,22 +34,22 @@ from eventlog.chain import open_record, open_records
 from eventlog.envelope import GENESIS_HASH, RecordedEvent
 from eventlog.errors import (
     CorruptLogError,
-    DataDirectoryError,
-    DataDirectoryLockedError,
     EventLogError,
-    ForeignDataDirectoryError,
     LogReadOnlyError,
     StorageFullError,
 )
+from eventlog.lmdb_open import (
+    check_directory,
+    lock_directory,
+    open_databases,
+    open_environment,
+)
 
-FORMAT: Final = b"matrix-runtime-log/1"
 DEFAULT_MAP_SIZE: Final = 1 << 40
-LOCK_FILE: Final = "writer.lock"
 
 log = logging.getLogger(__name__)
 
 _U64 = struct.Struct(">Q")
-_DB_NAMES: Final = (b"log", b"streams", b"heads", b"event_ids", b"checkpoints", b"meta")
 _DISK_FULL_ERRNOS: Final = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
@@ -74,12 +73,12 @@ class LmdbStorage:
         self.readonly = readonly
         self.path = Path(data_dir)
         self._lock_fd: int | None = None
-        _check_directory(self.path, readonly)
+        check_directory(self.path, readonly)
         if not readonly:
-            self._lock_fd = _lock_directory(self.path)
+            self._lock_fd = lock_directory(self.path)
         try:
-            self._env = _open_environment(self.path, map_size, readonly)
-            self._dbs = _open_databases(self._env, self.path, readonly)
+            self._env = open_environment(self.path, map_size, readonly)
+            self._dbs = open_databases(self._env, self.path, readonly)
             self._head, self._head_hash = self._load_head()
         except BaseException:
             self._release_lock()
@@ -321,104 +320,6 @@ def _stream_prefix(stream: str) -> bytes:
 def _get_u64(txn: Any, key: bytes, db: Any = None) -> int:
     value = txn.get(key, db=db) if db is not None else txn.get(key)
     return 0 if value is None else int(_U64.unpack(value)[0])
-
-
-def _check_directory(path: Path, readonly: bool) -> None:
-    if path.exists() and not path.is_dir():
-        raise DataDirectoryError(f"{path} is not a directory")
-    if readonly:
-        if not (path / "data.mdb").exists():
-            raise DataDirectoryError(f"{path} holds no event log")
-        return
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataDirectoryError(f"cannot create {path}: {exc.strerror}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise DataDirectoryError(f"{path} is not writable")
-
-
-def _lock_directory(path: Path) -> int:
-    """Take the per-directory writer lock, held until the descriptor closes."""
-    lock_path = path / LOCK_FILE
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise DataDirectoryError(f"cannot open {lock_path}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise DataDirectoryLockedError(
-            f"{path} is already open for writing by another process (pid {holder})"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
-
-def _open_environment(path: Path, map_size: int, readonly: bool) -> Any:
-    try:
-        env = lmdb.open(
-            str(path),
-            map_size=map_size,
-            max_dbs=len(_DB_NAMES) + 2,
-            max_readers=1024,
-            subdir=True,
-            readonly=readonly,
-            sync=True,
-            metasync=True,
-            writemap=False,
-            readahead=False,
-            meminit=False,
-            # Cached read transactions would keep reader slots across fork().
-            max_spare_txns=0,
-        )
-    except (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError):
-        raise CorruptLogError(f"{path} does not hold a readable LMDB log") from None
-    except lmdb.Error as exc:
-        raise DataDirectoryError(f"cannot open the log in {path}: {exc}") from None
-    try:
-        # A crashed process leaves its reader slots behind; free them now.
-        env.reader_check()
-    except lmdb.Error as exc:
-        env.close()
-        raise DataDirectoryError(f"cannot open the log in {path}: {exc}") from None
-    return env
-
-
-def _open_databases(env: Any, path: Path, readonly: bool) -> dict[bytes, Any]:
-    with env.begin() as txn:
-        names = {bytes(key) for key, _ in txn.cursor()}
-    if names and not names.issuperset(_DB_NAMES):
-        env.close()
-        raise ForeignDataDirectoryError(
-            f"{path} holds an LMDB environment that is not a Matrix Runtime log"
-        )
-    if not names and readonly:
-        env.close()
-        raise DataDirectoryError(f"{path} holds no event log")
-
-    try:
-        if names:
-            dbs = {name: env.open_db(name, create=False) for name in _DB_NAMES}
-        else:
-            with env.begin(write=True) as txn:
-                dbs = {name: env.open_db(name, txn=txn) for name in _DB_NAMES}
-                txn.put(b"format", FORMAT, db=dbs[b"meta"])
-    except lmdb.Error as exc:
-        env.close()
-        raise CorruptLogError(f"{path}: cannot open the log's tables: {exc}") from None
-
-    with env.begin(db=dbs[b"meta"]) as txn:
-        stored_format = txn.get(b"format")
-    if stored_format != FORMAT:
-        env.close()
-        raise ForeignDataDirectoryError(
-            f"{path} holds data of format {stored_format!r}, expected {FORMAT!r}"
-        )
-    return dbs
 
 
 def _storage_error(exc: lmdb.Error, path: Path, needed: int) -> EventLogError:
