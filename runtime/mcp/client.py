@@ -161,7 +161,10 @@ class McpClient:
             await self._tools_changed.wait()
         return self.tools
 
-    async def initialize(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109
+    async def initialize(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
         """Perform the handshake and send ``notifications/initialized``.
 
         Args:
@@ -205,7 +208,10 @@ class McpClient:
         self._connection.notify_soon("notifications/initialized")
         return result
 
-    async def list_tools(self, timeout: float | None = None) -> list[dict[str, Any]]:  # noqa: ASYNC109
+    async def list_tools(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> list[dict[str, Any]]:
         """List every tool, following ``nextCursor`` across pages.
 
         Args:

@@ -23,13 +23,13 @@ import msgspec
 import trio
 
 from runtime.mcp.errors import (
-    McpCallError,
     McpClosedError,
     McpError,
     McpMessageTooLargeError,
     McpTimeoutError,
 )
 from runtime.mcp.lines import LineSplitter
+from runtime.mcp.messages import as_request_id, call_error, parse_line
 from runtime.mcp.types import (
     McpBatchRecorder,
     McpClientConfig,
@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 READ_SIZE: Final = 256 * 1024
 METHOD_NOT_FOUND: Final = -32601
-NOISE_RECORD_CHARS: Final = 64 * 1024
 # When stdout ends, stderr usually ends a moment later; its last lines explain
 # the exit, so the closing error waits this long for them.
 STDERR_EOF_WAIT: Final = 0.5
@@ -329,7 +328,7 @@ class JsonRpcConnection:
 
     async def _handle_lines(self, lines: list[bytes]) -> None:
         """Record everything one read brought in one go, then act on it."""
-        items = [item for line in lines if (item := _parse_line(line)) is not None]
+        items = [item for line in lines if (item := parse_line(line)) is not None]
         if not items:
             return
         await self._record(items)
@@ -345,7 +344,7 @@ class JsonRpcConnection:
             if "id" not in message:
                 if self.on_notification is not None:
                     self.on_notification(method, message.get("params"))
-            elif (request_id := _request_id(message_id)) is not None:
+            elif (request_id := as_request_id(message_id)) is not None:
                 # Answered from its own task: writing may wait for the server
                 # to read, and this reader must keep reading meanwhile.
                 self._nursery.start_soon(self._answer, request_id, method)
@@ -356,7 +355,7 @@ class JsonRpcConnection:
         if "result" not in message and "error" not in message:
             logger.debug("mcp message of unknown shape ignored")
             return
-        response_id = _request_id(message_id)
+        response_id = as_request_id(message_id)
         slot = None
         if isinstance(response_id, int):
             slot = self._pending.pop(response_id, None)
@@ -365,7 +364,7 @@ class JsonRpcConnection:
             logger.debug("mcp response dropped: nothing waits for id=%r", message_id)
             return
         if "error" in message:
-            slot.error = _call_error(slot.method, message["error"])
+            slot.error = call_error(slot.method, message["error"])
         else:
             slot.result = message["result"]
         slot.done.set()
@@ -399,50 +398,3 @@ class _Pending:
         self.done = trio.Event()
         self.result: Any = None
         self.error: McpError | None = None
-
-
-def _request_id(value: Any) -> str | int | None:
-    """The value as a JSON-RPC id, or ``None`` when it cannot be one."""
-    # bool is an int subclass, but true and false are never request ids.
-    if isinstance(value, str) or (
-        isinstance(value, int) and not isinstance(value, bool)
-    ):
-        return value
-    return None
-
-
-def _call_error(method: str, error: Any) -> McpCallError:
-    if not isinstance(error, dict):
-        return McpCallError(-32603, f"malformed error object {error!r}", method)
-    code = error.get("code")
-    return McpCallError(
-        code if isinstance(code, int) and not isinstance(code, bool) else -32603,
-        str(error.get("message", "")),
-        method,
-        error.get("data"),
-    )
-
-
-def _parse_line(line: bytes) -> tuple[RecordKind, Any] | None:
-    """What to record for one stdout line: a message, a batch or noise."""
-    line = line.rstrip(b"\r")
-    if not line.strip():
-        return None
-    try:
-        message = msgspec.json.decode(line)
-    except msgspec.DecodeError:
-        message = None
-    if isinstance(message, dict) or (
-        isinstance(message, list)
-        and message
-        and all(isinstance(item, dict) for item in message)
-    ):
-        return "in", message
-    return "noise", _noise_text(line)
-
-
-def _noise_text(line: bytes) -> str:
-    text = line.decode("utf-8", errors="replace")
-    if len(text) <= NOISE_RECORD_CHARS:
-        return text
-    return f"{text[:NOISE_RECORD_CHARS]}... [{len(line)} bytes]"
