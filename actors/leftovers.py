@@ -47,14 +47,19 @@ def kill_leftovers(work_dir: Path) -> int:
     return killed
 
 
-async def clear_sandbox(work_dir: Path, timeout: float = CLEAR_TIMEOUT) -> None:  # noqa: ASYNC109
-    """Kill what runs in a job's sandbox directory, wait for it, remove the directory.
+async def clear_sandbox(
+    work_dir: Path,
+    timeout: float = CLEAR_TIMEOUT,  # noqa: ASYNC109
+) -> None:
+    """Kill what runs in a job's sandbox directory, wait for it, remove it.
 
     SIGKILL takes effect asynchronously: a process may still be exiting
     right after the signal. Killing again until a scan finds nothing also
     catches a child forked between the scan and the kill. The wait is
     bounded; what still runs after ``timeout`` seconds is logged.
     """
+    if not await trio.Path(work_dir).is_dir():
+        return
     total = 0
     with trio.move_on_after(timeout):
         while killed := kill_leftovers(work_dir):
@@ -67,16 +72,6 @@ async def clear_sandbox(work_dir: Path, timeout: float = CLEAR_TIMEOUT) -> None:
         log.warning(
             "leftover processes still alive count=%s work_dir=%s", remaining, work_dir
         )
-    shutil.rmtree(work_dir, ignore_errors=True)
-
-
-def remove_sandbox(work_dir: Path) -> None:
-    """Kill what still runs inside a job's sandbox directory, then remove it."""
-    if not work_dir.exists():
-        return
-    killed = kill_leftovers(work_dir)
-    if killed:
-        log.info("killed leftover processes count=%s work_dir=%s", killed, work_dir)
     shutil.rmtree(work_dir, ignore_errors=True)
 
 

@@ -26,7 +26,7 @@ from actors.errors import (
     UnprocessableJobError,
 )
 from actors.job_actor import Handler, JobActor, JobSpec, Outcome, record_outcome
-from actors.leftovers import clear_sandbox, remove_sandbox
+from actors.leftovers import clear_sandbox
 from actors.mailbox import ToolCall, ToolCallOutcome
 from actors.payloads import PAYLOAD_TYPES, PayloadError, decode_payload
 from eventlog import EventLog, ExpectedVersion
@@ -315,7 +315,10 @@ class JobSupervisor:
             await actor.run()
         finally:
             self._actors.pop(actor.spec.job_id, None)
-            remove_sandbox(self._sandboxes_dir / actor.spec.job_id)
+            # Shielded: this also runs while the runtime shuts down, and a
+            # sandbox must not outlive its job. clear_sandbox bounds the wait.
+            with trio.CancelScope(shield=True):
+                await clear_sandbox(self._sandboxes_dir / actor.spec.job_id)
 
     async def _recover(self) -> None:
         """Finish or restart whatever the previous process left unfinished."""

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from actors.accounts import AccountCommands
 from actors.reset_requests import ResetRequester
@@ -27,4 +26,3 @@ class ApiContext:
     isolation: str = "process-group"
     network: str = "host"
     sse_keepalive_seconds: float = 15.0
-    started_at: float = field(default_factory=time.monotonic)

@@ -49,8 +49,9 @@ def install_error_handlers(app: QuartTrio) -> None:
     async def on_http_exception(error: HTTPException) -> Response:
         status = error.code or 500
         response = error_response(status, _MESSAGES.get(status, error.name.lower()))
-        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
-            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[attr-defined]
+        allowed = getattr(error, "valid_methods", None)
+        if status == 405 and allowed:
+            response.headers["Allow"] = ", ".join(sorted(allowed))
         return response
 
     @app.errorhandler(Exception)

@@ -107,8 +107,3 @@ def payload_for_display(event: RecordedEvent) -> Any:
         for name in cls.SECRET_FIELDS & data.keys():
             data[name] = REDACTED
     return data
-
-
-def known_event_types() -> frozenset[str]:
-    """Names of every registered event type."""
-    return frozenset(_registry)

@@ -7,7 +7,6 @@ naming the variable; nothing falls back silently.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -82,10 +81,6 @@ class Settings:
     def log_dir(self) -> Path:
         """Where the LMDB environment of the event log lives."""
         return self.data_dir / "log"
-
-    def with_overrides(self, **values: object) -> Settings:
-        """A copy with the given fields replaced."""
-        return dataclasses.replace(self, **values)  # type: ignore[arg-type]
 
 
 def load_settings(
