@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.mcp_support import Api
 from tests.server_process import ServerProcess, running_server
 
 
@@ -21,3 +22,11 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         },
     ) as running:
         yield running
+
+
+@pytest.fixture
+def api(runtime: ServerProcess) -> Iterator[Api]:
+    """An HTTP client for the ``runtime`` fixture of the test's module."""
+    client = Api(runtime)
+    yield client
+    client.close()

@@ -60,14 +60,6 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
         yield server
 
 
-@pytest.fixture
-def api(runtime: ServerProcess) -> Iterator[Api]:
-    """An HTTP client for the module's runtime."""
-    client = Api(runtime)
-    yield client
-    client.close()
-
-
 def _run(api: Api, job_type: str, payload: dict[str, Any]) -> tuple[str, list[Frame]]:
     """Submit a job and read its whole event stream, to its end."""
     job_id = api.submit(job_type, payload)

@@ -57,14 +57,6 @@ def runtime(
         yield server
 
 
-@pytest.fixture
-def api(runtime: ServerProcess) -> Iterator[Api]:
-    """An HTTP client for the module's runtime."""
-    client = Api(runtime)
-    yield client
-    client.close()
-
-
 def _commands(with_time: bool = True) -> list[str]:
     commands = [LINGERING]
     if with_time:

@@ -53,14 +53,6 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
         yield server
 
 
-@pytest.fixture
-def api(runtime: ServerProcess) -> Iterator[Api]:
-    """An HTTP client for the module's runtime."""
-    client = Api(runtime)
-    yield client
-    client.close()
-
-
 def _open(api: Api, command: str) -> tuple[dict[str, Any], float, float]:
     before = time.time()
     opened = api.open_sandbox(command, ttl_seconds=TTL)

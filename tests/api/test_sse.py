@@ -29,14 +29,6 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
         yield server
 
 
-@pytest.fixture
-def api(runtime: ServerProcess) -> Iterator[Api]:
-    """An HTTP client for the module's runtime."""
-    client = Api(runtime)
-    yield client
-    client.close()
-
-
 @pytest.fixture(scope="module")
 def finished_job(runtime: ServerProcess) -> tuple[str, list[Frame]]:
     """A tool.run job that has ended, with its whole event history."""

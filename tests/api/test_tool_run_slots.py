@@ -22,10 +22,9 @@ def runtime(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 def test_tool_run_on_live_job_runs_while_the_sandbox_holds_the_only_slot(
-    runtime: ServerProcess,
+    api: Api,
 ) -> None:
     """The sandbox keeps the one slot; a tool.run calling into it still runs."""
-    api = Api(runtime)
     sandbox = api.submit("mcp.test", {"start_command": tiny_command()})
     with open_sse(api.events_url(sandbox)) as stream:
         stream.until_step("ready")
@@ -38,7 +37,6 @@ def test_tool_run_on_live_job_runs_while_the_sandbox_holds_the_only_slot(
         sandbox_status = api.job(sandbox)["status"]
         api.client.delete(f"/v1/jobs/{sandbox}")
         stream.rest()
-    api.close()
 
     assert finished["status"] == "complete"
     assert finished["result"] == {"content": [{"type": "text", "text": "one slot"}]}
@@ -46,10 +44,9 @@ def test_tool_run_on_live_job_runs_while_the_sandbox_holds_the_only_slot(
 
 
 def test_tool_run_with_its_own_server_still_queues_for_the_slot(
-    runtime: ServerProcess,
+    api: Api,
 ) -> None:
     """A tool.run that starts a server waits while the sandbox holds the slot."""
-    api = Api(runtime)
     sandbox = api.submit("mcp.test", {"start_command": tiny_command()})
     with open_sse(api.events_url(sandbox)) as stream:
         stream.until_step("ready")
@@ -66,7 +63,6 @@ def test_tool_run_with_its_own_server_still_queues_for_the_slot(
         api.client.delete(f"/v1/jobs/{sandbox}")
         stream.rest()
     finished = api.wait_for_job(tool_run)
-    api.close()
 
     assert queued == "queued"
     assert finished["status"] == "complete"
