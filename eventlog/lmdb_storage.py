@@ -9,10 +9,16 @@ big-endian, so byte order is numeric order):
 - ``heads``: stream name -> current version.
 - ``event_ids``: 16-byte event id -> position.
 - ``checkpoints``: checkpoint name -> position.
-- ``meta``: ``format``, ``head`` (position) and ``head_hash``.
+- ``meta``: ``format``, ``head`` (position), ``head_hash`` and ``indexed``.
 
 Durability comes from LMDB's defaults (synchronous data and meta flushes);
-throughput comes from the writer committing many requests per transaction.
+throughput comes from the writer committing many requests per transaction,
+each of which writes only records and the head: pages at the end of the log
+and one meta page. The three index tables hold every event up to the
+``indexed`` position; the entries of later events are kept in memory (see
+:mod:`eventlog.pending_index`) and written in bulk every
+``index_batch`` events and on close, so a commit never dirties one page per
+active stream. Every read merges the two, so callers see one index.
 """
 
 from __future__ import annotations
@@ -23,15 +29,16 @@ import logging
 import os
 import resource
 import struct
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import lmdb
 
 from eventlog.batch import AppendRequest, BatchPlan, plan_batch
 from eventlog.chain import open_record, open_records
-from eventlog.envelope import GENESIS_HASH, RecordedEvent
+from eventlog.envelope import GENESIS_HASH, RecordedEvent, parse_event_id
 from eventlog.errors import (
     CorruptLogError,
     EventLogError,
@@ -44,10 +51,20 @@ from eventlog.lmdb_open import (
     open_databases,
     open_environment,
 )
+from eventlog.pending_index import PendingIndex, scan_pending
 
 DEFAULT_MAP_SIZE: Final = 1 << 40
+INDEX_BATCH: Final = 32768
+"""Events whose index entries are written to the tables together.
+
+Bigger batches dirty each active stream's index page less often; the cost
+is memory (about 200 bytes an event) and, after a crash or in a read-only
+process, reading that many records back once.
+"""
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _U64 = struct.Struct(">Q")
 _DISK_FULL_ERRNOS: Final = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -64,15 +81,23 @@ class LmdbStorage:
         *,
         map_size: int = DEFAULT_MAP_SIZE,
         readonly: bool = False,
+        index_batch: int = INDEX_BATCH,
     ) -> None:
         """Open (or, for writing, create) the log in ``data_dir``.
 
         Raises:
             DataDirectoryError: the path is unusable; the subclasses say why.
         """
+        if index_batch < 1:
+            raise ValueError(f"index_batch must be at least 1, not {index_batch}")
         self.readonly = readonly
         self.path = Path(data_dir)
+        self._index_batch = index_batch
         self._lock_fd: int | None = None
+        # In a read-only process the entries above the mark are rebuilt from
+        # the log by whichever reader thread first needs them.
+        self._pending_lock = threading.Lock()
+        self._pending: PendingIndex | None = None
         check_directory(self.path, readonly)
         if not readonly:
             self._lock_fd = lock_directory(self.path)
@@ -80,6 +105,8 @@ class LmdbStorage:
             self._env = open_environment(self.path, map_size, readonly)
             self._dbs = open_databases(self._env, self.path, readonly)
             self._head, self._head_hash = self._load_head()
+            if not readonly:
+                self._pending = self._open_pending()
         except BaseException:
             self._release_lock()
             raise
@@ -129,26 +156,42 @@ class LmdbStorage:
         events: list[RecordedEvent] = []
         if limit <= 0:
             return events
+        from_version = max(from_version, 1)
         prefix = _stream_prefix(stream)
+        log_db = self._dbs[b"log"]
         with self._env.begin() as txn:
+            pending, head = self._pending_in(txn)
+            positions: list[bytes] = []
             cursor = txn.cursor(db=self._dbs[b"streams"])
-            if not cursor.set_range(prefix + _U64.pack(max(from_version, 1))):
-                return events
-            for key, value in cursor:
-                if not key.startswith(prefix) or len(events) >= limit:
-                    break
-                record = txn.get(value, db=self._dbs[b"log"])
+            if cursor.set_range(prefix + _U64.pack(from_version)):
+                for key, value in cursor:
+                    if not key.startswith(prefix) or len(positions) >= limit:
+                        break
+                    positions.append(value)
+            # Versions above the mark follow straight on from the tables'.
+            positions += map(
+                _U64.pack,
+                pending.positions(
+                    stream, from_version + len(positions), limit - len(positions), head
+                ),
+            )
+            for position in positions:
+                record = txn.get(position, db=log_db)
                 if record is None:
                     raise CorruptLogError(
                         f"stream index of {stream!r} points at missing position "
-                        f"{_U64.unpack(value)[0]}"
+                        f"{_U64.unpack(position)[0]}"
                     )
                 events.append(open_record(record))
         return events
 
     def stream_version(self, stream: str) -> int:
-        with self._env.begin(db=self._dbs[b"heads"]) as txn:
-            return _get_u64(txn, stream.encode())
+        with self._env.begin() as txn:
+            pending, _ = self._pending_in(txn)
+            version = pending.version(stream)
+            if version is not None:
+                return version
+            return _get_u64(txn, stream.encode(), self._dbs[b"heads"])
 
     def checkpoint(self, name: str) -> int:
         with self._env.begin(db=self._dbs[b"checkpoints"]) as txn:
@@ -160,24 +203,77 @@ class LmdbStorage:
                 yield _U64.unpack(key)[0], value
 
     def indexed_position(self, stream: str, version: int) -> int | None:
-        with self._env.begin(db=self._dbs[b"streams"]) as txn:
-            value = txn.get(_stream_prefix(stream) + _U64.pack(version))
-        return None if value is None else int(_U64.unpack(value)[0])
+        with self._env.begin() as txn:
+            pending, _ = self._pending_in(txn)
+            value = txn.get(
+                _stream_prefix(stream) + _U64.pack(version), db=self._dbs[b"streams"]
+            )
+        if value is not None:
+            return int(_U64.unpack(value)[0])
+        return pending.position(stream, version)
 
     def position_of(self, event_key: bytes) -> int | None:
-        with self._env.begin(db=self._dbs[b"event_ids"]) as txn:
-            value = txn.get(event_key)
-        return None if value is None else int(_U64.unpack(value)[0])
+        with self._env.begin() as txn:
+            pending, _ = self._pending_in(txn)
+            value = txn.get(event_key, db=self._dbs[b"event_ids"])
+        if value is not None:
+            return int(_U64.unpack(value)[0])
+        return pending.ids.get(event_key)
 
     def index_sizes(self) -> tuple[int, int, dict[str, int]]:
         with self._env.begin() as txn:
+            pending, _ = self._pending_in(txn)
             streams = txn.stat(self._dbs[b"streams"])["entries"]
             ids = txn.stat(self._dbs[b"event_ids"])["entries"]
             heads = {
                 key.decode(): _U64.unpack(value)[0]
                 for key, value in txn.cursor(db=self._dbs[b"heads"])
             }
-        return streams, ids, heads
+        for stream in pending.streams:
+            heads[stream] = pending.version(stream) or 0
+        return streams + pending.size, ids + len(pending.ids), heads
+
+    def _pending_in(self, txn: Any) -> tuple[PendingIndex, int]:
+        """The entries above the mark as ``txn`` sees it, and its head."""
+        meta = self._dbs[b"meta"]
+        head = _get_u64(txn, b"head", meta)
+        indexed = _get_u64(txn, b"indexed", meta)
+        pending = self._pending
+        if (
+            pending is not None
+            and pending.base == indexed
+            and (pending.last >= head or not self.readonly)
+        ):
+            return pending, head
+        if not self.readonly:
+            # ``txn`` began before the latest bulk index write, which the
+            # writer's current entries already assume: rebuild its view.
+            return self._scan_pending(txn, indexed, head), head
+        with self._pending_lock:
+            pending = self._pending
+            if pending is None or pending.base != indexed:
+                pending = self._scan_pending(txn, indexed, head)
+            elif pending.last < head:
+                # Another process is the writer: take in what it committed since.
+                pending.add(
+                    (event, parse_event_id(event.event_id))
+                    for event in self._records_between(txn, pending.last, head)
+                )
+            self._pending = pending
+        return pending, head
+
+    def _scan_pending(self, txn: Any, indexed: int, head: int) -> PendingIndex:
+        return scan_pending(indexed, self._records_between(txn, indexed, head))
+
+    def _records_between(self, txn: Any, after: int, until: int) -> list[RecordedEvent]:
+        if until <= after:
+            return []
+        cursor = txn.cursor(db=self._dbs[b"log"])
+        if not cursor.set_range(_U64.pack(after + 1)):
+            return []
+        return open_records(
+            itertools.islice(cursor.iternext(keys=False), until - after)
+        )
 
     # -- the write path -----------------------------------------------------
 
@@ -189,17 +285,37 @@ class LmdbStorage:
     ) -> BatchPlan:
         if self.readonly:
             raise LogReadOnlyError("the log was opened read-only")
-        dbs = self._dbs
-        plan: BatchPlan | None = None
+        pending = self._pending
+        assert pending is not None
+        write_index = pending.size >= self._index_batch
+        plan = self._transact(
+            lambda txn: self._write_batch(
+                txn, requests, checkpoints, now_ns, pending, write_index
+            )
+        )
+        # Only now, after the commit, do readers get to see the new entries.
+        if write_index:
+            self._pending = PendingIndex(plan.head)
+        else:
+            pending.add((sealed.event, sealed.event_key) for sealed in plan.sealed)
+        self._head, self._head_hash = plan.head, plan.head_hash
+        return plan
+
+    def flush_index(self) -> None:
+        """Write the entries above the mark to the index tables now."""
+        pending = self._pending
+        if self.readonly or pending is None or not pending.size:
+            return
+        self._transact(lambda txn: self._write_index(txn, pending, BatchPlan()))
+        self._pending = PendingIndex(pending.last)
+
+    def _transact(self, work: Callable[[Any], T]) -> T:
+        done: list[T] = []
         try:
             # The whole transaction, begin to commit, runs in this one call:
             # LMDB write transactions are bound to the thread that began them.
             with self._env.begin(write=True) as txn:
-                view = _TxnView(txn, dbs)
-                plan = plan_batch(requests, view, self._head, self._head_hash, now_ns)
-                self._write_plan(txn, plan)
-                for name, position in checkpoints.items():
-                    txn.put(name.encode(), _U64.pack(position), db=dbs[b"checkpoints"])
+                done.append(work(txn))
         except lmdb.MapFullError:
             map_size = self._env.info()["map_size"]
             raise StorageFullError(
@@ -207,57 +323,113 @@ class LmdbStorage:
                 "reached; raise MATRIX_RUNTIME_MAP_SIZE"
             ) from None
         except lmdb.Error as exc:
-            needed = sum(len(s.record) for s in plan.sealed) if plan else 0
+            plan = done[0] if done else None
+            needed = (
+                sum(len(s.record) for s in plan.sealed)
+                if isinstance(plan, BatchPlan)
+                else 0
+            )
             raise _storage_error(exc, self.path, needed) from None
-        assert plan is not None
-        self._head, self._head_hash = plan.head, plan.head_hash
+        return done[0]
+
+    def _write_batch(
+        self,
+        txn: Any,
+        requests: list[AppendRequest],
+        checkpoints: Mapping[str, int],
+        now_ns: int,
+        pending: PendingIndex,
+        write_index: bool,
+    ) -> BatchPlan:
+        view = _TxnView(txn, self._dbs, pending)
+        plan = plan_batch(requests, view, self._head, self._head_hash, now_ns)
+        self._write_records(txn, plan)
+        if write_index:
+            self._write_index(txn, pending, plan)
+        for name, position in checkpoints.items():
+            txn.put(name.encode(), _U64.pack(position), db=self._dbs[b"checkpoints"])
         return plan
 
-    def _write_plan(self, txn: Any, plan: BatchPlan) -> None:
-        dbs = self._dbs
+    def _write_records(self, txn: Any, plan: BatchPlan) -> None:
         if not plan.sealed:
             return
+        dbs = self._dbs
         first = plan.sealed[0].event.position
-        log_cursor = txn.cursor(db=dbs[b"log"])
-        if log_cursor.last() and _U64.unpack(log_cursor.key())[0] >= first:
-            raise CorruptLogError(f"position {first} is already stored")
-
         pack = _U64.pack
-        prefixes: dict[str, bytes] = {}
-        records: list[tuple[bytes, bytes]] = []
-        versions: list[tuple[bytes, bytes]] = []
-        ids: list[tuple[bytes, bytes]] = []
-        for sealed in plan.sealed:
-            event = sealed.event
-            position = pack(event.position)
-            prefix = prefixes.get(event.stream)
-            if prefix is None:
-                prefix = prefixes[event.stream] = _stream_prefix(event.stream)
-            records.append((position, sealed.record))
-            versions.append((prefix + pack(event.version), position))
-            ids.append((sealed.event_key, position))
-
-        # One C call per table instead of one put per entry. Positions follow
-        # the last stored key, so append mode writes every record or, if the
-        # log changed under us, fewer: that is corruption, and aborts the batch.
-        _, added = log_cursor.putmulti(records, append=True)
-        if added != len(records):
-            raise CorruptLogError(f"position {first} is already stored")
-        txn.cursor(db=dbs[b"streams"]).putmulti(versions)
-        txn.cursor(db=dbs[b"event_ids"]).putmulti(ids)
-        txn.cursor(db=dbs[b"heads"]).putmulti(
-            [
-                (stream.encode(), pack(version))
-                for stream, version in plan.stream_versions.items()
-            ]
+        # Positions follow the last stored key, so append mode writes every
+        # record or, if the log changed under us, fewer: that is corruption,
+        # and aborts the batch.
+        _, added = txn.cursor(db=dbs[b"log"]).putmulti(
+            [(pack(sealed.event.position), sealed.record) for sealed in plan.sealed],
+            append=True,
         )
-        txn.put(b"head", pack(plan.head), db=dbs[b"meta"])
-        txn.put(b"head_hash", plan.head_hash, db=dbs[b"meta"])
+        if added != len(plan.sealed):
+            raise CorruptLogError(f"position {first} is already stored")
+        meta = dbs[b"meta"]
+        txn.put(b"head", pack(plan.head), db=meta)
+        txn.put(b"head_hash", plan.head_hash, db=meta)
+
+    def _write_index(self, txn: Any, pending: PendingIndex, plan: BatchPlan) -> None:
+        """Write the entries above the mark, and the batch's, to the tables."""
+        pack = _U64.pack
+        dbs = self._dbs
+        prefixes: dict[str, bytes] = {}
+        rows = pending.stream_rows()
+        rows += [
+            (s.event.stream, s.event.version, s.event.position) for s in plan.sealed
+        ]
+        stream_items: list[tuple[bytes, bytes]] = []
+        heads: dict[str, int] = {}
+        for stream, version, position in rows:
+            prefix = prefixes.get(stream)
+            if prefix is None:
+                prefix = prefixes[stream] = _stream_prefix(stream)
+            stream_items.append((prefix + pack(version), pack(position)))
+            heads[stream] = max(version, heads.get(stream, 0))
+        id_items = [(key, pack(position)) for key, position in pending.ids.items()]
+        id_items += [(s.event_key, pack(s.event.position)) for s in plan.sealed]
+        # Sorted keys let each table's cursor walk its pages in order.
+        stream_items.sort()
+        id_items.sort()
+        txn.cursor(db=dbs[b"streams"]).putmulti(stream_items)
+        txn.cursor(db=dbs[b"event_ids"]).putmulti(id_items)
+        txn.cursor(db=dbs[b"heads"]).putmulti(
+            sorted(
+                (stream.encode(), pack(version)) for stream, version in heads.items()
+            )
+        )
+        indexed = max(pending.last, plan.head)
+        txn.put(b"indexed", pack(indexed), db=dbs[b"meta"])
+
+    def _open_pending(self) -> PendingIndex:
+        """The writer's entries above the mark, read back from the log."""
+        meta = self._dbs[b"meta"]
+        with self._env.begin() as txn:
+            stored = txn.get(b"indexed", db=meta)
+        if stored is None:
+            # A log written before the mark existed indexed every commit.
+            with self._env.begin(write=True) as txn:
+                txn.put(b"indexed", _U64.pack(self._head), db=meta)
+            return PendingIndex(self._head)
+        with self._env.begin() as txn:
+            pending = self._scan_pending(txn, _U64.unpack(stored)[0], self._head)
+        if pending.size:
+            log.info(
+                "event log: %d events above the index mark read back from the log",
+                pending.size,
+            )
+        return pending
 
     # -- lifecycle ----------------------------------------------------------
 
     def close(self) -> None:
         env = getattr(self, "_env", None)
+        if env is not None and not self.readonly:
+            try:
+                self.flush_index()
+            except EventLogError as exc:
+                # Nothing is lost: the next open reads the entries back.
+                log.warning("event log: index not written at close: %s", exc)
         if env is not None:
             env.close()
             self._env = None
@@ -291,18 +463,25 @@ class LmdbStorage:
 class _TxnView:
     """Committed state seen from inside the write transaction."""
 
-    def __init__(self, txn: Any, dbs: dict[bytes, Any]) -> None:
+    def __init__(self, txn: Any, dbs: dict[bytes, Any], pending: PendingIndex) -> None:
         self._txn = txn
         self._dbs = dbs
+        self._pending = pending
         # Called for every request of a batch: bound once, not looked up.
         self._heads = dbs[b"heads"]
         self._ids = dbs[b"event_ids"]
 
     def stream_version(self, stream: str) -> int:
+        version = self._pending.version(stream)
+        if version is not None:
+            return version
         value = self._txn.get(stream.encode(), db=self._heads)
         return 0 if value is None else int(_U64.unpack(value)[0])
 
     def position_of(self, event_key: bytes) -> int | None:
+        position = self._pending.ids.get(event_key)
+        if position is not None:
+            return position
         value = self._txn.get(event_key, db=self._ids)
         return None if value is None else int(_U64.unpack(value)[0])
 

@@ -13,7 +13,7 @@ from tests.eventlog.support import running_log
 
 # -- the event log ------------------------------------------------------------
 
-BACKENDS = ("memory", "lmdb")
+BACKENDS = ("memory", "lmdb", "lmdb-index-batch-2")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -30,6 +30,10 @@ def make_log_storage(log_backend: str, tmp_path: Path) -> Callable[[], Storage]:
     def make() -> Storage:
         if log_backend == "memory":
             return MemoryStorage()
+        if log_backend == "lmdb-index-batch-2":
+            # Index entries reach the tables every few events, so reads and
+            # checks see both halves of the index and the moment they meet.
+            return LmdbStorage(tmp_path / "log", index_batch=2)
         return LmdbStorage(tmp_path / "log")
 
     return make

@@ -8,12 +8,16 @@ Usage::
                                             printing "POSITION EVENT_ID" each
     log_process.py fill DIR FSIZE_LIMIT     append from many producers until
                                             the log is full, under RLIMIT_FSIZE
+    log_process.py vanish DIR STREAM COUNT INDEX_BATCH
+                                            like append, with that index batch,
+                                            then exit without closing the log
 
 Every line is printed only after the append it reports was acknowledged.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import sys
@@ -47,6 +51,12 @@ def main(argv: list[str]) -> int:
     if command == "append":
         trio.run(_append, directory, argv[2], int(argv[3]))
         return 0
+    if command == "vanish":
+        storage = LmdbStorage(directory, index_batch=int(argv[4]))
+        trio.run(_append_to, storage, argv[2], int(argv[3]))
+        # As if the process died here: the log is never closed, so index
+        # entries not yet written to the tables exist only in the records.
+        os._exit(0)
     if command == "fill":
         # Past the limit the kernel would kill us with SIGXFSZ; ignored, the
         # write fails with EFBIG instead, as a full disk fails with ENOSPC.
@@ -63,17 +73,21 @@ def main(argv: list[str]) -> int:
 
 async def _append(directory: Path, stream: str, count: int) -> None:
     storage = LmdbStorage(directory)
-    event_log = EventLog(storage)
     try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(event_log.run)
-            for n in range(count):
-                new = NewEvent(type="test.noted", data=msgspec.msgpack.encode({"n": n}))
-                result = await event_log.append(stream, [new])
-                print(result.positions[0], new.event_id, flush=True)
-            event_log.close()
+        await _append_to(storage, stream, count)
     finally:
         storage.close()
+
+
+async def _append_to(storage: LmdbStorage, stream: str, count: int) -> None:
+    event_log = EventLog(storage)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(event_log.run)
+        for n in range(count):
+            new = NewEvent(type="test.noted", data=msgspec.msgpack.encode({"n": n}))
+            result = await event_log.append(stream, [new])
+            print(result.positions[0], new.event_id, flush=True)
+        event_log.close()
 
 
 async def _fill(storage: LmdbStorage) -> None:

@@ -27,6 +27,7 @@ from eventlog import (
     verify,
 )
 from eventlog.envelope import Expected
+from eventlog.lmdb_storage import INDEX_BATCH
 from eventlog.log import RING_SIZE
 from eventlog.storage import Storage
 from tests.eventlog.support import (
@@ -77,16 +78,20 @@ async def test_log_concurrent_appends_on_memory_keep_every_promise(
     program=append_programs(max_producers=5, max_steps=4),
     prefill=st.integers(min_value=0, max_value=3),
     ring_size=st.sampled_from([2, RING_SIZE]),
+    index_batch=st.sampled_from([1, 2, 5, INDEX_BATCH]),
     data=st.data(),
 )
 async def test_log_concurrent_appends_on_lmdb_keep_every_promise(
-    program: list[list[AppendStep]], prefill: int, ring_size: int, data: st.DataObject
+    program: list[list[AppendStep]],
+    prefill: int,
+    ring_size: int,
+    index_batch: int,
+    data: st.DataObject,
 ) -> None:
     """The same promises hold with LMDB underneath, and after reopening."""
     with tempfile.TemporaryDirectory() as directory:
-        await check_program(
-            LmdbStorage(Path(directory)), program, prefill, ring_size, data
-        )
+        storage = LmdbStorage(Path(directory), index_batch=index_batch)
+        await check_program(storage, program, prefill, ring_size, data)
         storage = LmdbStorage(Path(directory))
         try:
             report = verify(storage)
