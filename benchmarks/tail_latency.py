@@ -42,8 +42,8 @@ class _TimedStorage(LmdbStorage):
     ) -> BatchPlan:
         plan = super().commit(requests, checkpoints, now_ns)
         returned = time.perf_counter()
-        for sealed in plan.sealed:
-            self.committed_at[sealed.event.position] = returned
+        for event in plan.events:
+            self.committed_at[event.position] = returned
         return plan
 
 

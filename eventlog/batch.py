@@ -8,12 +8,12 @@ and which fail alone. A rejected request never reaches the transaction.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import msgspec
 
-from eventlog.chain import seal
 from eventlog.envelope import (
     AppendResult,
     Expected,
@@ -29,6 +29,8 @@ from eventlog.errors import (
     InvalidAppendError,
     WrongExpectedVersionError,
 )
+
+_encoder = msgspec.msgpack.Encoder()
 
 
 @dataclass(slots=True, eq=False)
@@ -59,19 +61,16 @@ class CommittedView(Protocol):
 
 
 @dataclass(slots=True)
-class SealedEvent:
-    """An accepted event with its position and stored bytes."""
-
-    event: RecordedEvent
-    record: bytes
-    event_key: bytes
-
-
-@dataclass(slots=True)
 class BatchPlan:
-    """What a backend must write for one batch."""
+    """What a backend must write for one batch.
 
-    sealed: list[SealedEvent] = field(default_factory=list)
+    The accepted events, their stored records and their 16-byte id keys are
+    parallel lists, in position order.
+    """
+
+    events: list[RecordedEvent] = field(default_factory=list)
+    records: list[bytes] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
     stream_versions: dict[str, int] = field(default_factory=dict)
     head: int = 0
     head_hash: bytes = b""
@@ -90,30 +89,36 @@ def plan_batch(
     see the effects of earlier accepted requests of the same batch.
     """
     plan = BatchPlan(head=head, head_hash=head_hash)
+    # The hot loop runs once per event of every append: names are bound
+    # locally once, and the envelope is built with positional arguments in
+    # field order.
     batch_ids: dict[bytes, RecordedEvent] = {}
+    versions = plan.stream_versions
+    events, records, keys = plan.events, plan.records, plan.keys
+    encode, sha256, raw = _encoder.encode, hashlib.sha256, msgspec.Raw
+    any_version = ExpectedVersion.ANY
+    position = head
+    prev_hash = head_hash
 
     for request in requests:
+        stream = request.stream
         try:
-            keys, existing = _find_existing(request, view, batch_ids)
+            request_keys, existing = _find_existing(request, view, batch_ids)
             if existing is not None:
                 request.result = existing
                 continue
-            version = plan.stream_versions.get(request.stream)
+            version = versions.get(stream)
             if version is None:
-                version = view.stream_version(request.stream)
-            if request.expected is not ExpectedVersion.ANY:
-                _check_expected(request.stream, request.expected, version)
+                version = view.stream_version(stream)
+            if request.expected is not any_version:
+                _check_expected(stream, request.expected, version)
         except AppendRejectedError as exc:
             request.error = exc
             continue
 
-        # The hot loop: locals instead of attributes, positional arguments
-        # in envelope field order instead of keywords.
-        stream = request.stream
-        first = position = plan.head + 1
-        prev_hash = plan.head_hash
-        sealed = plan.sealed
-        for new, key in zip(request.events, keys, strict=True):
+        first = position + 1
+        for new, key in zip(request.events, request_keys, strict=True):
+            position += 1
             version += 1
             event = RecordedEvent(
                 position,
@@ -127,16 +132,22 @@ def plan_batch(
                 new.correlation_id,
                 new.causation_id,
                 prev_hash,
-                msgspec.Raw(new.data),
+                raw(new.data),
             )
-            record, prev_hash = seal(event)
-            sealed.append(SealedEvent(event, record, key))
+            # The record layout and chain link of ``chain.seal``, inlined.
+            envelope = encode(event)
+            prev_hash = sha256(prev_hash + envelope).digest()
+            events.append(event)
+            records.append(prev_hash + envelope)
+            keys.append(key)
             batch_ids[key] = event
-            position += 1
-        plan.head, plan.head_hash = position - 1, prev_hash
-        plan.stream_versions[stream] = version
-        request.result = AppendResult(tuple(range(first, position)), version)
+        versions[stream] = version
+        request.result = AppendResult(
+            (position,) if first == position else tuple(range(first, position + 1)),
+            version,
+        )
 
+    plan.head, plan.head_hash = position, prev_hash
     return plan
 
 

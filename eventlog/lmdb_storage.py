@@ -297,7 +297,7 @@ class LmdbStorage:
         if write_index:
             self._pending = PendingIndex(plan.head)
         else:
-            pending.add((sealed.event, sealed.event_key) for sealed in plan.sealed)
+            pending.add(zip(plan.events, plan.keys, strict=True))
         self._head, self._head_hash = plan.head, plan.head_hash
         return plan
 
@@ -324,11 +324,7 @@ class LmdbStorage:
             ) from None
         except lmdb.Error as exc:
             plan = done[0] if done else None
-            needed = (
-                sum(len(s.record) for s in plan.sealed)
-                if isinstance(plan, BatchPlan)
-                else 0
-            )
+            needed = sum(map(len, plan.records)) if isinstance(plan, BatchPlan) else 0
             raise _storage_error(exc, self.path, needed) from None
         return done[0]
 
@@ -351,19 +347,21 @@ class LmdbStorage:
         return plan
 
     def _write_records(self, txn: Any, plan: BatchPlan) -> None:
-        if not plan.sealed:
+        if not plan.events:
             return
         dbs = self._dbs
-        first = plan.sealed[0].event.position
+        first = plan.events[0].position
         pack = _U64.pack
         # Positions follow the last stored key, so append mode writes every
         # record or, if the log changed under us, fewer: that is corruption,
         # and aborts the batch.
         _, added = txn.cursor(db=dbs[b"log"]).putmulti(
-            [(pack(sealed.event.position), sealed.record) for sealed in plan.sealed],
+            list(
+                zip(map(pack, range(first, plan.head + 1)), plan.records, strict=True)
+            ),
             append=True,
         )
-        if added != len(plan.sealed):
+        if added != len(plan.records):
             raise CorruptLogError(f"position {first} is already stored")
         meta = dbs[b"meta"]
         txn.put(b"head", pack(plan.head), db=meta)
@@ -375,9 +373,7 @@ class LmdbStorage:
         dbs = self._dbs
         prefixes: dict[str, bytes] = {}
         rows = pending.stream_rows()
-        rows += [
-            (s.event.stream, s.event.version, s.event.position) for s in plan.sealed
-        ]
+        rows += [(event.stream, event.version, event.position) for event in plan.events]
         stream_items: list[tuple[bytes, bytes]] = []
         heads: dict[str, int] = {}
         for stream, version, position in rows:
@@ -387,7 +383,10 @@ class LmdbStorage:
             stream_items.append((prefix + pack(version), pack(position)))
             heads[stream] = max(version, heads.get(stream, 0))
         id_items = [(key, pack(position)) for key, position in pending.ids.items()]
-        id_items += [(s.event_key, pack(s.event.position)) for s in plan.sealed]
+        id_items += [
+            (key, pack(event.position))
+            for event, key in zip(plan.events, plan.keys, strict=True)
+        ]
         # Sorted keys let each table's cursor walk its pages in order.
         stream_items.sort()
         id_items.sort()

@@ -224,8 +224,8 @@ class EventLog:
                 request.result = None
                 request.error = exc
         else:
-            if plan.sealed:
-                self._ring.extend(sealed.event for sealed in plan.sealed)
+            if plan.events:
+                self._ring.extend(plan.events)
                 self._head, self._head_hash = plan.head, plan.head_hash
                 self._head_moved.set()
                 self._head_moved = trio.Event()

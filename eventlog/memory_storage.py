@@ -32,12 +32,11 @@ class MemoryStorage:
         now_ns: int,
     ) -> BatchPlan:
         plan = plan_batch(requests, self, len(self._events), self._head_hash, now_ns)
-        for sealed in plan.sealed:
-            event = sealed.event
-            self._records.append(sealed.record)
-            self._events.append(event)
+        self._records += plan.records
+        self._events += plan.events
+        for event, key in zip(plan.events, plan.keys, strict=True):
             self._streams.setdefault(event.stream, []).append(event.position)
-            self._ids[sealed.event_key] = event.position
+            self._ids[key] = event.position
         self._head_hash = plan.head_hash
         self._checkpoints.update(checkpoints)
         return plan
