@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from benchmarks.append import measure_appends
+from benchmarks.floors import measure_floors
 from benchmarks.raw_lmdb import raw_figures
 from benchmarks.sandbox_latency import measure_sandbox_latency
 from benchmarks.scan import filled_log, measure_read_log, measure_scan
@@ -27,6 +28,8 @@ from benchmarks.tool_calls import measure_tool_calls
 from eventlog.log import CATCH_UP_PAGE
 
 PRODUCERS = (1, 64, 512)
+# The append rates the log is asked for, by number of producers.
+APPEND_TARGETS = {64: 50_000.0, 512: 100_000.0}
 SUBSCRIBERS = (1, 100)
 TAIL_EVENTS = 2000
 SCAN_EVENTS = 1_000_000
@@ -78,6 +81,9 @@ def _appends(args: argparse.Namespace) -> list[list[Figure]]:
                 figures.append(
                     Figure(f"{limit.name}.ratio", run.rate / limit.value, "of it")
                 )
+            target = APPEND_TARGETS.get(producers)
+            if target is not None:
+                figures += measure_floors(producers, run.record_size, target)
         rounds.append(figures)
     return rounds
 
