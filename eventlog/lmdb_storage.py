@@ -229,8 +229,7 @@ class LmdbStorage:
                 key.decode(): _U64.unpack(value)[0]
                 for key, value in txn.cursor(db=self._dbs[b"heads"])
             }
-        for stream in pending.streams:
-            heads[stream] = pending.version(stream) or 0
+        heads.update(pending.versions)
         return streams + pending.size, ids + len(pending.ids), heads
 
     def _pending_in(self, txn: Any) -> tuple[PendingIndex, int]:
@@ -255,9 +254,11 @@ class LmdbStorage:
                 pending = self._scan_pending(txn, indexed, head)
             elif pending.last < head:
                 # Another process is the writer: take in what it committed since.
+                added = self._records_between(txn, pending.last, head)
                 pending.add(
-                    (event, parse_event_id(event.event_id))
-                    for event in self._records_between(txn, pending.last, head)
+                    added,
+                    [parse_event_id(event.event_id) for event in added],
+                    {event.stream: event.version for event in added},
                 )
             self._pending = pending
         return pending, head
@@ -297,7 +298,7 @@ class LmdbStorage:
         if write_index:
             self._pending = PendingIndex(plan.head)
         else:
-            pending.add(zip(plan.events, plan.keys, strict=True))
+            pending.add(plan.events, plan.keys, plan.stream_versions)
         self._head, self._head_hash = plan.head, plan.head_hash
         return plan
 
@@ -371,31 +372,38 @@ class LmdbStorage:
         """Write the entries above the mark, and the batch's, to the tables."""
         pack = _U64.pack
         dbs = self._dbs
-        prefixes: dict[str, bytes] = {}
-        rows = pending.stream_rows()
-        rows += [(event.stream, event.version, event.position) for event in plan.events]
-        stream_items: list[tuple[bytes, bytes]] = []
-        heads: dict[str, int] = {}
-        for stream, version, position in rows:
-            prefix = prefixes.get(stream)
-            if prefix is None:
-                prefix = prefixes[stream] = _stream_prefix(stream)
-            stream_items.append((prefix + pack(version), pack(position)))
-            heads[stream] = max(version, heads.get(stream, 0))
-        id_items = [(key, pack(position)) for key, position in pending.ids.items()]
-        id_items += [
-            (key, pack(event.position))
-            for event, key in zip(plan.events, plan.keys, strict=True)
-        ]
-        # Sorted keys let each table's cursor walk its pages in order.
-        stream_items.sort()
-        id_items.sort()
-        txn.cursor(db=dbs[b"streams"]).putmulti(stream_items)
-        txn.cursor(db=dbs[b"event_ids"]).putmulti(id_items)
+        batch = PendingIndex(plan.head - len(plan.events))
+        batch.add(plan.events, plan.keys, plan.stream_versions)
+        parts = (pending, batch)
+        # Keys go in sorted, so each table's cursor walks its pages in order.
+        # Streams sorted by name give sorted stream keys (UTF-8 keeps code
+        # point order, and the NUL after the name sorts first), and each
+        # stream's versions are already in order, the mark's before the
+        # batch's: only the names need sorting, not every key.
+        stream_keys: list[bytes] = []
+        stream_positions: list[int] = []
+        for stream in sorted(pending.streams.keys() | batch.streams.keys()):
+            prefix = _stream_prefix(stream)
+            for part in parts:
+                entry = part.streams.get(stream)
+                if entry is not None:
+                    first, positions = entry
+                    stream_keys += [
+                        prefix + pack(version)
+                        for version in range(first, first + len(positions))
+                    ]
+                    stream_positions += positions
+        txn.cursor(db=dbs[b"streams"]).putmulti(
+            zip(stream_keys, map(pack, stream_positions), strict=True)
+        )
+        # Ids are time-ordered (UUIDv7) and held in position order, so they
+        # go in nearly sorted as they are, without a sort.
+        ids = txn.cursor(db=dbs[b"event_ids"])
+        for part in parts:
+            ids.putmulti(zip(part.ids, map(pack, part.ids.values()), strict=True))
+        heads = sorted({**pending.versions, **batch.versions}.items())
         txn.cursor(db=dbs[b"heads"]).putmulti(
-            sorted(
-                (stream.encode(), pack(version)) for stream, version in heads.items()
-            )
+            [(stream.encode(), pack(version)) for stream, version in heads]
         )
         indexed = max(pending.last, plan.head)
         txn.put(b"indexed", pack(indexed), db=dbs[b"meta"])
@@ -465,20 +473,23 @@ class _TxnView:
     def __init__(self, txn: Any, dbs: dict[bytes, Any], pending: PendingIndex) -> None:
         self._txn = txn
         self._dbs = dbs
-        self._pending = pending
-        # Called for every request of a batch: bound once, not looked up.
+        self.recent_versions = pending.versions
+        self.recent_ids = pending.ids
         self._heads = dbs[b"heads"]
         self._ids = dbs[b"event_ids"]
+        # Asked once per new event id: a cursor's lookup, bound once, is the
+        # cheapest call py-lmdb offers.
+        self.is_stored = txn.cursor(db=self._ids).set_key
 
     def stream_version(self, stream: str) -> int:
-        version = self._pending.version(stream)
+        version = self.recent_versions.get(stream)
         if version is not None:
             return version
         value = self._txn.get(stream.encode(), db=self._heads)
         return 0 if value is None else int(_U64.unpack(value)[0])
 
     def position_of(self, event_key: bytes) -> int | None:
-        position = self._pending.ids.get(event_key)
+        position = self.recent_ids.get(event_key)
         if position is not None:
             return position
         value = self._txn.get(event_key, db=self._ids)

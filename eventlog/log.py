@@ -18,6 +18,8 @@ from typing import Final, TypeVar
 
 import msgspec
 import trio
+from outcome import Error, Value
+from trio.lowlevel import current_task, reschedule, wait_task_rescheduled
 
 from eventlog.batch import AppendRequest
 from eventlog.envelope import (
@@ -35,6 +37,7 @@ from eventlog.errors import (
 )
 from eventlog.ring import EventRing
 from eventlog.storage import Storage
+from eventlog.writer_thread import WriterThread
 
 MAX_BATCH_EVENTS: Final = 2048
 MAX_BATCH_BYTES: Final = 4 << 20
@@ -56,7 +59,11 @@ T = TypeVar("T")
 
 @dataclass(slots=True, eq=False)
 class _Batch:
-    """Requests committed together; ``done`` fires once all have an outcome."""
+    """Requests committed together.
+
+    Each append's task parks on its own request and is woken with its
+    outcome; ``done`` fires once the whole batch has one, for checkpoints.
+    """
 
     requests: list[AppendRequest] = field(default_factory=list)
     checkpoints: dict[str, int] = field(default_factory=dict)
@@ -87,6 +94,7 @@ class EventLog:
         self._running = False
         self._closed = False
         self._read_limiter = trio.CapacityLimiter(8)
+        self._writer: WriterThread | None = None
 
     @property
     def head(self) -> int:
@@ -127,23 +135,22 @@ class EventLog:
         _check_append(stream, events, expected_version)
         if self.storage.readonly:
             raise LogReadOnlyError("the log was opened read-only")
-        request = AppendRequest(stream, tuple(events), expected_version)
-        size = sum([len(e.data) for e in events])
+        if type(events) is not tuple:
+            events = tuple(events)
+        size = sum([len(event.data) for event in events])
 
         while self._pending_events >= MAX_PENDING_EVENTS and not self._closed:
             # Back-pressure: producers wait here while the writer catches up.
             await self._space.wait()
         batch = self._enqueue(size, len(events))
+        request = AppendRequest(stream, events, expected_version, current_task())
         batch.requests.append(request)
-
-        # Cancelling the wait does not cancel the append: the request is
-        # already queued and will be committed; only the acknowledgement is
-        # dropped, exactly as if the caller had crashed after sending it.
-        await batch.done.wait()
-        if request.error is not None:
-            raise request.error
-        assert request.result is not None
-        return request.result
+        # The writer wakes this task with the append's outcome. Cancelling
+        # the wait does not cancel the append: the request is already queued
+        # and will be committed; only the acknowledgement is dropped, exactly
+        # as if the caller had crashed after sending it.
+        outcome: AppendResult = await wait_task_rescheduled(request.abandon)
+        return outcome
 
     async def save_checkpoint(self, name: str, position: int) -> None:
         """Durably record that reader ``name`` has processed up to ``position``."""
@@ -184,6 +191,10 @@ class EventLog:
         """The writer task. Returns after :meth:`close` once the queue is drained."""
         if self.storage.readonly:
             raise LogReadOnlyError("the log was opened read-only")
+        writer = WriterThread("event log writer") if self.storage.blocking else None
+        if writer is not None:
+            writer.start()
+        self._writer = writer
         self._running = True
         task_status.started()
         try:
@@ -196,11 +207,16 @@ class EventLog:
                 self._work = trio.Event()
         finally:
             self._running = False
+            if writer is not None:
+                # Every commit handed to it was awaited, so it is idle: this
+                # returns at once.
+                writer.stop()
+                self._writer = None
             closed = LogClosedError("the event log was closed")
             while self._queue:
                 batch = self._queue.popleft()
                 for request in batch.requests:
-                    request.error = closed
+                    request.fail(closed)
                 batch.done.set()
             # Tailers parked at the head would otherwise wait for an event
             # that can no longer come; woken, they see the log is closed.
@@ -209,27 +225,45 @@ class EventLog:
 
     async def _commit(self, batch: _Batch) -> None:
         now_ns = time.time_ns()
+        storage, requests, checkpoints = self.storage, batch.requests, batch.checkpoints
+        # What every request of the batch fails with unless the commit
+        # returns: even a bug in a backend must not leave a caller parked.
+        failure: EventLogError | None = EventLogError(
+            "the event log stopped before this append was committed"
+        )
         try:
-            if self.storage.blocking:
+            if self._writer is not None:
                 # Not abandoned on cancel: the commit finishes and its outcome
                 # is known even while the writer is being cancelled.
-                plan = await trio.to_thread.run_sync(
-                    self.storage.commit, batch.requests, batch.checkpoints, now_ns
+                plan = await self._writer.run(
+                    lambda: storage.commit(requests, checkpoints, now_ns)
                 )
             else:
-                plan = self.storage.commit(batch.requests, batch.checkpoints, now_ns)
+                plan = storage.commit(requests, checkpoints, now_ns)
         except EventLogError as exc:
             log.error("event log commit failed: %s", exc)
-            for request in batch.requests:
-                request.result = None
-                request.error = exc
+            failure = exc
         else:
+            failure = None
             if plan.events:
                 self._ring.extend(plan.events)
                 self._head, self._head_hash = plan.head, plan.head_hash
                 self._head_moved.set()
                 self._head_moved = trio.Event()
         finally:
+            # Wake each waiting caller with its outcome; this runs once per
+            # append, so it is written out here rather than as a method call.
+            for request in requests:
+                waiter = request.waiter
+                if waiter is not None:
+                    request.waiter = None
+                    if failure is not None:
+                        request.result, request.error = None, failure
+                    error = request.error
+                    reschedule(
+                        waiter,
+                        Value(request.result) if error is None else Error(error),
+                    )
             self._pending_events -= batch.events
             self._space.set()
             self._space = trio.Event()

@@ -19,6 +19,9 @@ class MemoryStorage:
         self._events: list[RecordedEvent] = []
         self._streams: dict[str, list[int]] = {}
         self._ids: dict[bytes, int] = {}
+        # The whole state is in memory: a batch finds everything here.
+        self.recent_versions: dict[str, int] = {}
+        self.recent_ids = self._ids
         self._checkpoints: dict[str, int] = {}
         self._head_hash = GENESIS_HASH
 
@@ -37,6 +40,7 @@ class MemoryStorage:
         for event, key in zip(plan.events, plan.keys, strict=True):
             self._streams.setdefault(event.stream, []).append(event.position)
             self._ids[key] = event.position
+        self.recent_versions.update(plan.stream_versions)
         self._head_hash = plan.head_hash
         self._checkpoints.update(checkpoints)
         return plan
@@ -56,6 +60,10 @@ class MemoryStorage:
 
     def stream_version(self, stream: str) -> int:
         return len(self._streams.get(stream, ()))
+
+    def is_stored(self, event_key: bytes) -> bool:
+        # Nothing is stored beyond ``recent_ids``.
+        return False
 
     def position_of(self, event_key: bytes) -> int | None:
         return self._ids.get(event_key)

@@ -13,7 +13,7 @@ log (:func:`scan_pending`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from eventlog.envelope import RecordedEvent, parse_event_id
@@ -36,6 +36,8 @@ class PendingIndex:
     # stream -> (its first version held here, positions of that and later
     # versions): versions above the mark are contiguous per stream.
     streams: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
+    # stream -> its latest version, kept apart for the writer's lookups.
+    versions: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.last = max(self.last, self.base)
@@ -45,29 +47,37 @@ class PendingIndex:
         """How many events the entries cover."""
         return self.last - self.base
 
-    def add(self, events: Iterable[tuple[RecordedEvent, bytes]]) -> None:
-        """Take the entries of committed events, in position order, with id keys."""
+    def add(
+        self,
+        events: Sequence[RecordedEvent],
+        keys: Sequence[bytes],
+        versions: Mapping[str, int],
+    ) -> None:
+        """Take the entries of committed, consecutive events.
+
+        ``keys`` are their 16-byte ids and ``versions`` each stream's version
+        after the last of them.
+        """
+        if not events:
+            return
+        first = events[0].position
+        last = first + len(events) - 1
         streams = self.streams
-        ids = self.ids
-        last = self.last
-        for event, key in events:
-            position = event.position
-            ids[key] = position
+        for event in events:
             entry = streams.get(event.stream)
             if entry is None:
-                streams[event.stream] = (event.version, [position])
+                streams[event.stream] = (event.version, [event.position])
             else:
-                entry[1].append(position)
-            last = position
+                entry[1].append(event.position)
+        # Whole-batch updates run in C: the dicts get their new entries in
+        # one call each instead of one Python statement per event.
+        self.ids.update(zip(keys, range(first, last + 1), strict=True))
+        self.versions.update(versions)
         self.last = last
 
     def version(self, stream: str) -> int | None:
         """The stream's version if it has events here, else ``None``."""
-        entry = self.streams.get(stream)
-        if entry is None:
-            return None
-        first, positions = entry
-        return first + len(positions) - 1
+        return self.versions.get(stream)
 
     def position(self, stream: str, version: int) -> int | None:
         """The position of ``stream`` at ``version`` if held here."""
@@ -95,17 +105,13 @@ class PendingIndex:
         chosen = positions[start : start + limit]
         return [position for position in chosen if position <= until]
 
-    def stream_rows(self) -> list[tuple[str, int, int]]:
-        """Every ``(stream, version, position)`` held, in no particular order."""
-        return [
-            (stream, first + offset, position)
-            for stream, (first, positions) in self.streams.items()
-            for offset, position in enumerate(positions)
-        ]
 
-
-def scan_pending(base: int, records: Iterable[RecordedEvent]) -> PendingIndex:
+def scan_pending(base: int, records: Sequence[RecordedEvent]) -> PendingIndex:
     """Rebuild the entries above ``base`` from the committed records after it."""
     pending = PendingIndex(base)
-    pending.add((event, parse_event_id(event.event_id)) for event in records)
+    pending.add(
+        records,
+        [parse_event_id(event.event_id) for event in records],
+        {event.stream: event.version for event in records},
+    )
     return pending

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import cast
 
 from eventlog.envelope import RecordedEvent
@@ -23,15 +23,23 @@ class EventRing:
         self._first = 0
         self._last = 0
 
-    def extend(self, events: Iterable[RecordedEvent]) -> None:
+    def extend(self, events: Sequence[RecordedEvent]) -> None:
         """Add events that directly follow the newest one held."""
-        for event in events:
-            if not self._first:
-                # A log reopened at head N starts its ring at N+1: the slots
-                # below that were never filled, whatever the capacity says.
-                self._first = event.position
-            self._slots[event.position % self._capacity] = event
-            self._last = event.position
+        if not events:
+            return
+        if not self._first:
+            # A log reopened at head N starts its ring at N+1: the slots
+            # below that were never filled, whatever the capacity says.
+            self._first = events[0].position
+        self._last = events[-1].position
+        capacity = self._capacity
+        # The events fill consecutive slots: copy them in runs, one per pass
+        # of the slot list, rather than one slot at a time.
+        while events:
+            start = events[0].position % capacity
+            run = events[: capacity - start]
+            self._slots[start : start + len(run)] = run
+            events = events[len(run) :]
 
     def slice(self, after: int, until: int) -> list[RecordedEvent] | None:
         """Events ``after+1 .. until``, or ``None`` if any of them has left the ring."""

@@ -111,13 +111,23 @@ async def test_append_duplicate_ids_in_one_append_are_rejected(
     assert event_log.head == 0
 
 
-async def test_append_id_that_is_not_a_uuid_is_rejected(event_log: EventLog) -> None:
-    """Event ids must be UUIDs so the id index has fixed-size keys."""
-    with pytest.raises(InvalidAppendError) as caught:
-        await event_log.append("s", [event(event_id="nope")])
+@pytest.mark.parametrize(
+    "bad_id",
+    ["nope", "z" * 32, "0011223344556677 8899aabbccddeef", "-" * 36, ""],
+)
+async def test_append_id_that_is_not_a_uuid_is_rejected(
+    event_log: EventLog, bad_id: str
+) -> None:
+    """Event ids must be UUIDs so the id index has fixed-size keys.
 
-    assert str(caught.value) == "event id 'nope' is not a UUID"
-    assert event_log.head == 0
+    A bad id fails its own append only: the next append commits.
+    """
+    with pytest.raises(InvalidAppendError) as caught:
+        await event_log.append("s", [event(event_id=bad_id)])
+    after = await event_log.append("s", [event("next")])
+
+    assert str(caught.value) == f"event id {bad_id!r} is not a UUID"
+    assert after == AppendResult((1,), 1)
 
 
 async def test_append_same_events_twice_in_one_batch_stores_them_once(

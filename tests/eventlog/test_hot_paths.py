@@ -77,7 +77,7 @@ def test_ring_slice_matches_a_model(
     ring = EventRing(capacity)
     last = start
     for size in batches:
-        ring.extend(_recorded(p) for p in range(last + 1, last + size + 1))
+        ring.extend([_recorded(p) for p in range(last + 1, last + size + 1)])
         last += size
     oldest = max(start + 1, last - capacity + 1)
 
