@@ -7,7 +7,7 @@ measure the parts of that cycle the log cannot shrink, on this machine:
 
 - ``floor.trio_wake``: one producer task parked and woken again by trio,
   per task, with ``producers`` tasks woken together (no log involved).
-- ``floor.to_thread``: one ``trio.to_thread.run_sync`` round trip, which
+- ``floor.writer_thread``: one round trip to the log's writer thread, which
   every commit makes once because LMDB write transactions run in a thread.
 - ``floor.lmdb_commit``: a raw durable LMDB commit of ``producers`` records
   of the log's record size (both flushes, no other work).
@@ -27,6 +27,7 @@ import trio
 import trio.lowlevel
 
 from benchmarks.support import Figure, fresh_data_dir
+from eventlog.writer_thread import WriterThread
 
 WAKE_ROUNDS = 2000
 THREAD_ROUNDS = 2000
@@ -44,7 +45,7 @@ def measure_floors(producers: int, record_size: int, target: float) -> list[Figu
     name = f"floor.producers_{producers}"
     return [
         Figure(f"{name}.trio_wake", wake * 1e6, "us/event", higher_is_better=False),
-        Figure(f"{name}.to_thread", hop * 1e6, "us/commit", higher_is_better=False),
+        Figure(f"{name}.writer_thread", hop * 1e6, "us/commit", higher_is_better=False),
         Figure(f"{name}.lmdb_commit", commit * 1e3, "ms", higher_is_better=False),
         Figure(f"{name}.cpu_budget_{target:.0f}", budget * 1e6, "us/event"),
     ]
@@ -84,10 +85,15 @@ async def _task_wake_seconds(producers: int) -> float:
 
 
 async def _thread_hop_seconds() -> float:
-    started = time.perf_counter()
-    for _ in range(THREAD_ROUNDS):
-        await trio.to_thread.run_sync(int)
-    return (time.perf_counter() - started) / THREAD_ROUNDS
+    writer = WriterThread("floor writer")
+    writer.start()
+    try:
+        started = time.perf_counter()
+        for _ in range(THREAD_ROUNDS):
+            await writer.run(int)
+        return (time.perf_counter() - started) / THREAD_ROUNDS
+    finally:
+        writer.stop()
 
 
 def _commit_seconds(records: int, record_size: int) -> float:

@@ -132,12 +132,11 @@ class EventLog:
             StorageFullError: the log is full; nothing was written.
             LogClosedError: the log is closed or its writer is not running.
         """
-        _check_append(stream, events, expected_version)
+        size = _check_append(stream, events, expected_version)
         if self.storage.readonly:
             raise LogReadOnlyError("the log was opened read-only")
         if type(events) is not tuple:
             events = tuple(events)
-        size = sum([len(event.data) for event in events])
 
         while self._pending_events >= MAX_PENDING_EVENTS and not self._closed:
             # Back-pressure: producers wait here while the writer catches up.
@@ -387,7 +386,8 @@ class EventLog:
         return await trio.to_thread.run_sync(fn, *args, limiter=self._read_limiter)
 
 
-def _check_append(stream: str, events: Sequence[NewEvent], expected: Expected) -> None:
+def _check_append(stream: str, events: Sequence[NewEvent], expected: Expected) -> int:
+    """Refuse a malformed append; return the size of its payloads in bytes."""
     if not isinstance(stream, str) or not stream:
         raise InvalidAppendError("a stream name must be a non-empty string")
     if "\x00" in stream or len(stream.encode()) > MAX_STREAM_NAME_BYTES:
@@ -403,6 +403,7 @@ def _check_append(stream: str, events: Sequence[NewEvent], expected: Expected) -
             "expected version must be ANY, NO_STREAM or a version >= 0, "
             f"not {expected!r}"
         )
+    size = 0
     for event in events:
         if not event.type:
             raise InvalidAppendError("every event needs a type")
@@ -414,6 +415,8 @@ def _check_append(stream: str, events: Sequence[NewEvent], expected: Expected) -
             raise InvalidAppendError(
                 f"event {event.event_id} data is not one msgpack value"
             ) from None
+        size += len(event.data)
+    return size
 
 
 def _check_after(after: int) -> None:
