@@ -68,6 +68,11 @@ class DataDirectoryError(EventLogError):
 class CorruptLogError(DataDirectoryError):
     """The stored files are damaged: not LMDB, truncated, or inconsistent."""
 
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+        """What is wrong, without where or what to do about it."""
+
 
 class ForeignDataDirectoryError(DataDirectoryError):
     """The directory holds an LMDB environment that is not a Matrix Runtime log."""

@@ -20,6 +20,7 @@ from eventlog.errors import (
     DataDirectoryLockedError,
     ForeignDataDirectoryError,
 )
+from eventlog.lmdb_damage import DAMAGE_ERRORS, damaged, lmdb_reason
 
 FORMAT: Final = b"matrix-runtime-log/1"
 LOCK_FILE: Final = "writer.lock"
@@ -78,29 +79,38 @@ def open_environment(path: Path, map_size: int, readonly: bool) -> Any:
             # Cached read transactions would keep reader slots across fork().
             max_spare_txns=0,
         )
-    except (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError):
-        raise CorruptLogError(f"{path} does not hold a readable LMDB log") from None
+    except DAMAGE_ERRORS as exc:
+        raise CorruptLogError(
+            f"{path}: data.mdb is not a readable LMDB file ({lmdb_reason(exc)})"
+        ) from None
     except lmdb.Error as exc:
-        raise DataDirectoryError(f"cannot open the log in {path}: {exc}") from None
+        raise DataDirectoryError(
+            f"cannot open the log in {path}: {lmdb_reason(exc)}"
+        ) from None
     try:
         # A crashed process leaves its reader slots behind; free them now.
         env.reader_check()
     except lmdb.Error as exc:
         env.close()
-        raise DataDirectoryError(f"cannot open the log in {path}: {exc}") from None
+        raise DataDirectoryError(
+            f"cannot open the log in {path}: {lmdb_reason(exc)}"
+        ) from None
     return env
 
 
 def open_databases(env: Any, path: Path, readonly: bool) -> dict[bytes, Any]:
     with env.begin() as txn:
         names = {bytes(key) for key, _ in txn.cursor()}
-    if names and not names.issuperset(DB_NAMES):
-        env.close()
+    if names and not names & set(DB_NAMES):
         raise ForeignDataDirectoryError(
             f"{path} holds an LMDB environment that is not a Matrix Runtime log"
         )
+    missing = [name.decode() for name in DB_NAMES if name not in names]
+    if names and missing:
+        # Some of the log's tables but not all: no program writes that, so
+        # the file was damaged (or edited) after the log created them.
+        raise damaged(path, f"its tables {', '.join(missing)} are missing")
     if not names and readonly:
-        env.close()
         raise DataDirectoryError(f"{path} holds no event log")
 
     try:
@@ -111,14 +121,16 @@ def open_databases(env: Any, path: Path, readonly: bool) -> dict[bytes, Any]:
                 dbs = {name: env.open_db(name, txn=txn) for name in DB_NAMES}
                 txn.put(b"format", FORMAT, db=dbs[b"meta"])
     except lmdb.Error as exc:
-        env.close()
-        raise CorruptLogError(f"{path}: cannot open the log's tables: {exc}") from None
+        raise damaged(path, f"its tables do not open: {lmdb_reason(exc)}") from None
 
     with env.begin(db=dbs[b"meta"]) as txn:
         stored_format = txn.get(b"format")
+    if stored_format is None:
+        # The format is written in the transaction that creates the tables.
+        raise damaged(path, "its format stamp is missing")
     if stored_format != FORMAT:
-        env.close()
+        shown = bytes(stored_format).decode(errors="replace")
         raise ForeignDataDirectoryError(
-            f"{path} holds data of format {stored_format!r}, expected {FORMAT!r}"
+            f"{path} holds data of format {shown!r}, expected {FORMAT.decode()!r}"
         )
     return dbs

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import lmdb
+import msgspec
 
 from eventlog.batch import AppendRequest, BatchPlan, plan_batch
 from eventlog.chain import open_record, open_records
@@ -44,6 +45,13 @@ from eventlog.errors import (
     EventLogError,
     LogReadOnlyError,
     StorageFullError,
+)
+from eventlog.lmdb_damage import (
+    DAMAGE_ERRORS,
+    damaged,
+    read_error,
+    reading_storage,
+    reads_storage,
 )
 from eventlog.lmdb_open import (
     check_directory,
@@ -101,24 +109,30 @@ class LmdbStorage:
         check_directory(self.path, readonly)
         if not readonly:
             self._lock_fd = lock_directory(self.path)
+        self._env: Any = None
         try:
             self._env = open_environment(self.path, map_size, readonly)
-            self._dbs = open_databases(self._env, self.path, readonly)
-            self._head, self._head_hash = self._load_head()
-            if not readonly:
-                self._pending = self._open_pending()
+            with reading_storage(self.path):
+                self._dbs = open_databases(self._env, self.path, readonly)
+                self._head, self._head_hash = self._load_head()
+                if not readonly:
+                    self._pending = self._open_pending()
         except BaseException:
+            if self._env is not None:
+                self._env.close()
             self._release_lock()
             raise
 
     # -- reads --------------------------------------------------------------
 
+    @reads_storage
     def head(self) -> tuple[int, bytes]:
         if self.readonly:
             # Another process is the writer: re-read the committed head.
             self._head, self._head_hash = self._load_head()
         return self._head, self._head_hash
 
+    @reads_storage
     def read_log(self, after: int, limit: int, until: int) -> list[RecordedEvent]:
         events: list[RecordedEvent] = []
         if limit <= 0 or after >= until:
@@ -131,9 +145,13 @@ class LmdbStorage:
             # Positions are gapless, so the next ``last - after`` records are
             # exactly ``after+1 .. last``: no key needs unpacking. The check
             # below catches a damaged log that breaks that promise.
-            events = open_records(
-                itertools.islice(cursor.iternext(keys=False), last - after)
-            )
+            try:
+                events = open_records(
+                    itertools.islice(cursor.iternext(keys=False), last - after)
+                )
+            except msgspec.DecodeError:
+                # Read again one record at a time, to name the one at fault.
+                return self._read_log_by_key(cursor, after, last)
             if events and events[-1].position != after + len(events):
                 events = self._read_log_by_key(cursor, after, last)
         return events
@@ -145,11 +163,19 @@ class LmdbStorage:
         if not cursor.set_range(_U64.pack(after + 1)):
             return events
         for key, value in cursor:
-            if _U64.unpack(key)[0] > last:
+            position = _U64.unpack(key)[0]
+            if position > last:
                 break
-            events.append(open_record(value))
+            events.append(self._open_at(position, value))
         return events
 
+    def _open_at(self, position: int, record: bytes) -> RecordedEvent:
+        try:
+            return open_record(record)
+        except msgspec.DecodeError as exc:
+            raise read_error(self.path, exc, position) from None
+
+    @reads_storage
     def read_stream(
         self, stream: str, from_version: int, limit: int
     ) -> list[RecordedEvent]:
@@ -178,13 +204,15 @@ class LmdbStorage:
             for position in positions:
                 record = txn.get(position, db=log_db)
                 if record is None:
-                    raise CorruptLogError(
-                        f"stream index of {stream!r} points at missing position "
-                        f"{_U64.unpack(position)[0]}"
+                    raise damaged(
+                        self.path,
+                        f"the stream index of {stream!r} points at missing "
+                        f"position {_U64.unpack(position)[0]}",
                     )
-                events.append(open_record(record))
+                events.append(self._open_at(_U64.unpack(position)[0], record))
         return events
 
+    @reads_storage
     def stream_version(self, stream: str) -> int:
         with self._env.begin() as txn:
             pending, _ = self._pending_in(txn)
@@ -193,15 +221,17 @@ class LmdbStorage:
                 return version
             return _get_u64(txn, stream.encode(), self._dbs[b"heads"])
 
+    @reads_storage
     def checkpoint(self, name: str) -> int:
         with self._env.begin(db=self._dbs[b"checkpoints"]) as txn:
             return _get_u64(txn, name.encode())
 
     def iter_records(self) -> Iterator[tuple[int, bytes]]:
-        with self._env.begin(db=self._dbs[b"log"]) as txn:
+        with reading_storage(self.path), self._env.begin(db=self._dbs[b"log"]) as txn:
             for key, value in txn.cursor():
                 yield _U64.unpack(key)[0], value
 
+    @reads_storage
     def indexed_position(self, stream: str, version: int) -> int | None:
         with self._env.begin() as txn:
             pending, _ = self._pending_in(txn)
@@ -212,6 +242,7 @@ class LmdbStorage:
             return int(_U64.unpack(value)[0])
         return pending.position(stream, version)
 
+    @reads_storage
     def position_of(self, event_key: bytes) -> int | None:
         with self._env.begin() as txn:
             pending, _ = self._pending_in(txn)
@@ -220,6 +251,7 @@ class LmdbStorage:
             return int(_U64.unpack(value)[0])
         return pending.ids.get(event_key)
 
+    @reads_storage
     def index_sizes(self) -> tuple[int, int, dict[str, int]]:
         with self._env.begin() as txn:
             pending, _ = self._pending_in(txn)
@@ -323,6 +355,11 @@ class LmdbStorage:
                 f"the event log is full: its map size of {map_size} bytes is "
                 "reached; raise MATRIX_RUNTIME_MAP_SIZE"
             ) from None
+        except DAMAGE_ERRORS as exc:
+            raise read_error(self.path, exc) from None
+        except (struct.error, msgspec.DecodeError) as exc:
+            # The batch's idempotency checks read stored records and keys.
+            raise read_error(self.path, exc) from None
         except lmdb.Error as exc:
             plan = done[0] if done else None
             needed = sum(map(len, plan.records)) if isinstance(plan, BatchPlan) else 0
@@ -363,7 +400,7 @@ class LmdbStorage:
             append=True,
         )
         if added != len(plan.records):
-            raise CorruptLogError(f"position {first} is already stored")
+            raise damaged(self.path, f"position {first} is already stored")
         meta = dbs[b"meta"]
         txn.put(b"head", pack(plan.head), db=meta)
         txn.put(b"head_hash", plan.head_hash, db=meta)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from eventlog.chain import check_record
 from eventlog.envelope import GENESIS_HASH, parse_event_id
+from eventlog.errors import CorruptLogError
 from eventlog.storage import Storage
 
 
@@ -25,65 +27,83 @@ class VerifyReport:
         return self.first_bad_position is None and not self.problem
 
 
-def verify(storage: Storage) -> VerifyReport:
+@dataclass(slots=True)
+class _Walk:
+    """How far the walk got: events checked, and each stream's version."""
+
+    count: int = 0
+    last_hash: bytes = GENESIS_HASH
+    versions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def next_position(self) -> int:
+        return self.count + 1
+
+
+def verify(
+    storage: Storage, checked: Callable[[int], None] | None = None
+) -> VerifyReport:
     """Check every record's chain link and index entries, in position order.
 
     A changed byte anywhere in a record breaks that record's own hash, so the
-    position named is the event that was altered, not the one after it.
+    position named is the event that was altered, not the one after it. A
+    byte changed in the storage's own structure shows up as a record that
+    cannot be read; the position named is then the first one that could not.
+    ``checked``, if given, is told the number of events checked after each.
+
+    Raises:
+        EventLogError: not even the head could be read.
     """
     head, head_hash = storage.head()
-    expected_prev = GENESIS_HASH
-    expected_position = 1
-    count = 0
-    versions: dict[str, int] = {}
+    walk = _Walk()
 
+    def bad(position: int | None, problem: str) -> VerifyReport:
+        return VerifyReport(head, head_hash, walk.count, position, problem)
+
+    try:
+        found = _check_records(storage, walk, checked)
+        if found is not None:
+            return bad(*found)
+        stream_entries, id_entries, heads = storage.index_sizes()
+    except CorruptLogError as exc:
+        return bad(walk.next_position, f"the stored log is damaged: {exc.reason}")
+
+    if walk.count != head:
+        return bad(walk.next_position, f"log ends before head {head}")
+    if walk.last_hash != head_hash:
+        return bad(head, "head hash does not match the chain")
+    if (
+        stream_entries != walk.count
+        or id_entries != walk.count
+        or heads != walk.versions
+    ):
+        return bad(None, "indexes hold entries for events that are not in the log")
+    return VerifyReport(head, head_hash, walk.count)
+
+
+def _check_records(
+    storage: Storage, walk: _Walk, checked: Callable[[int], None] | None
+) -> tuple[int, str] | None:
+    """The first bad position and what is wrong there, or None."""
     for position, record in storage.iter_records():
-        if position != expected_position:
-            return _bad(
-                head, head_hash, count, expected_position, "position is missing"
-            )
+        if position != walk.next_position:
+            return walk.next_position, "position is missing"
         try:
-            event, expected_prev = check_record(record, expected_prev)
+            event, own_hash = check_record(record, walk.last_hash)
         except ValueError as exc:
-            return _bad(head, head_hash, count, position, str(exc))
+            return position, str(exc)
         if event.position != position:
-            return _bad(
-                head, head_hash, count, position, "envelope names another position"
-            )
-        version = versions.get(event.stream, 0) + 1
+            return position, "envelope names another position"
+        version = walk.versions.get(event.stream, 0) + 1
         if event.version != version:
-            return _bad(
-                head,
-                head_hash,
-                count,
-                position,
-                f"stream {event.stream!r} jumps to version {event.version}",
-            )
-        versions[event.stream] = version
+            return position, f"stream {event.stream!r} jumps to version {event.version}"
         if storage.indexed_position(event.stream, version) != position:
-            return _bad(head, head_hash, count, position, "stream index disagrees")
+            return position, "stream index disagrees"
         if storage.position_of(parse_event_id(event.event_id)) != position:
-            return _bad(head, head_hash, count, position, "event id index disagrees")
-        count += 1
-        expected_position += 1
-
-    if count != head:
-        return _bad(head, head_hash, count, count + 1, f"log ends before head {head}")
-    if expected_prev != head_hash:
-        return _bad(head, head_hash, count, head, "head hash does not match the chain")
-    stream_entries, id_entries, heads = storage.index_sizes()
-    if stream_entries != count or id_entries != count or heads != versions:
-        return VerifyReport(
-            head,
-            head_hash,
-            count,
-            None,
-            "indexes hold entries for events that are not in the log",
-        )
-    return VerifyReport(head, head_hash, count)
-
-
-def _bad(
-    head: int, head_hash: bytes, count: int, position: int, problem: str
-) -> VerifyReport:
-    return VerifyReport(head, head_hash, count, position, problem)
+            return position, "event id index disagrees"
+        walk.versions[event.stream] = version
+        walk.last_hash = own_hash
+        walk.count += 1
+        if checked is not None:
+            checked(walk.count)
+    return None

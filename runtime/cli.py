@@ -12,10 +12,11 @@ from collections.abc import Sequence
 import msgspec
 import trio
 
-from eventlog import DataDirectoryError, EventLog, EventLogError, LmdbStorage, verify
+from eventlog import EventLog, EventLogError, LmdbStorage
 from eventlog.envelope import RecordedEvent
 from eventlog.schemas import payload_for_display
 from runtime.config import ConfigError, Settings, load_settings
+from runtime.isolated_reader import run_reader
 from runtime.listen import ListenError, sole_error
 from runtime.replay import (
     ReplayTargetNotFoundError,
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         result: int = args.command(settings, args)
-    except DataDirectoryError as exc:
+    except EventLogError as exc:
         print(f"matrix-runtime: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -106,7 +107,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         trio.run(serve, settings)
     except BaseException as exc:
-        failed = sole_error(exc, ListenError)
+        # A listen address that cannot be used, or a log that cannot be read
+        # (damaged, full, held by another writer), ends the server with one
+        # line; anything else is a fault of ours and keeps its traceback.
+        failed = sole_error(exc, ListenError) or sole_error(exc, EventLogError)
         if failed is None:
             raise
         print(f"matrix-runtime: {failed}", file=sys.stderr)
@@ -115,34 +119,22 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _verify(settings: Settings, args: argparse.Namespace) -> int:
-    storage = LmdbStorage(settings.log_dir, readonly=True)
-    try:
-        report = verify(storage)
-    finally:
-        storage.close()
-    print(f"head {report.head} {report.head_hash.hex()}")
-    if report.ok:
-        print(f"ok: {report.events} events, chain and indexes verified")
-        return EXIT_OK
-    where = (
-        f"position {report.first_bad_position}"
-        if report.first_bad_position is not None
-        else "indexes"
-    )
-    print(f"bad: {where}: {report.problem}")
-    return EXIT_FAILED
+    from runtime.verify_command import run_verify
+
+    return run_verify(settings.log_dir)
 
 
 def _events(settings: Settings, args: argparse.Namespace) -> int:
     if args.after < 0:
         print("matrix-runtime: --after must be 0 or more", file=sys.stderr)
         return EXIT_USAGE
+    return run_reader(settings.log_dir, lambda: _print_log(settings, args))
+
+
+def _print_log(settings: Settings, args: argparse.Namespace) -> int:
     storage = LmdbStorage(settings.log_dir, readonly=True)
     try:
         trio.run(_print_events, EventLog(storage), args.stream, args.after, args.follow)
-    except EventLogError as exc:
-        print(f"matrix-runtime: {exc}", file=sys.stderr)
-        return EXIT_FAILED
     except BrokenPipeError:
         _discard_stdout()
     finally:
@@ -151,6 +143,10 @@ def _events(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    return run_reader(settings.log_dir, lambda: _print_transcript(settings, args))
+
+
+def _print_transcript(settings: Settings, args: argparse.Namespace) -> int:
     storage = LmdbStorage(settings.log_dir, readonly=True)
     try:
         lines = trio.run(_transcript, EventLog(storage), args.target)

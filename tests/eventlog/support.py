@@ -259,3 +259,48 @@ def flip_byte(log_dir: Path, position: int, offset: int) -> None:
     changed = bytearray(record)
     changed[offset] ^= 0xFF
     raw_put(log_dir, b"log", u64(position), bytes(changed))
+
+
+_SUBDB = struct.Struct("<IHHQQQQQ")
+"""LMDB's record of a named database in the main one; the root page is last."""
+
+
+def root_page_offset(log_dir: Path, table: bytes) -> int:
+    """The byte offset in ``data.mdb`` of the root page of the named table."""
+    with raw_environment(log_dir) as env:
+        with env.begin() as txn:
+            record = txn.get(table)
+        page_size = env.stat()["psize"]
+    assert record is not None
+    root: int = _SUBDB.unpack(record)[-1]
+    return root * page_size
+
+
+def first_leaf_offset(log_dir: Path, table: bytes) -> int:
+    """The byte offset in ``data.mdb`` of the named table's first leaf page."""
+    offset = root_page_offset(log_dir, table)
+    with raw_environment(log_dir) as env:
+        page_size = env.stat()["psize"]
+    data = (log_dir / "data.mdb").read_bytes()
+    # A page header is pgno (8), pad (2), flags (2), lower (2), upper (2),
+    # then the offsets of its nodes; a branch node packs its child's page
+    # number into its size and flags fields (48 bits, little-endian).
+    while _PAGE_FLAGS.unpack_from(data, offset + 10)[0] & _BRANCH_PAGE:
+        (first_node,) = _PAGE_FLAGS.unpack_from(data, offset + 16)
+        low, high, top = _BRANCH_CHILD.unpack_from(data, offset + first_node)
+        offset = (low | high << 16 | top << 32) * page_size
+    return offset
+
+
+_PAGE_FLAGS = struct.Struct("<H")
+_BRANCH_CHILD = struct.Struct("<HHH")
+_BRANCH_PAGE = 0x01
+
+
+def flip_file_bits(log_dir: Path, offset: int, mask: int) -> None:
+    """XOR the byte at ``offset`` of ``data.mdb`` with ``mask``, behind LMDB."""
+    with open(log_dir / "data.mdb", "r+b") as data:
+        data.seek(offset)
+        (byte,) = data.read(1)
+        data.seek(offset)
+        data.write(bytes([byte ^ mask]))

@@ -65,7 +65,10 @@ def test_lmdb_storage_garbage_data_file_is_corrupt(
     with pytest.raises(CorruptLogError) as caught:
         LmdbStorage(path, readonly=readonly)
 
-    assert str(caught.value) == f"{path} does not hold a readable LMDB log"
+    assert str(caught.value) == (
+        f"{path}: data.mdb is not a readable LMDB file "
+        "(MDB_INVALID: File is not an LMDB file)"
+    )
 
 
 def test_lmdb_storage_environment_with_other_tables_is_foreign(
@@ -118,7 +121,7 @@ def test_lmdb_storage_log_of_another_format_is_foreign(tmp_path: Path) -> None:
         LmdbStorage(path)
 
     assert str(caught.value) == (
-        f"{path} holds data of format b'other-log/9', expected b'matrix-runtime-log/1'"
+        f"{path} holds data of format 'other-log/9', expected 'matrix-runtime-log/1'"
     )
 
 

@@ -1,0 +1,131 @@
+"""Run a command that reads the log in a forked child, and outlive its crash.
+
+LMDB trusts its file. Most damage to it surfaces as an error the log turns
+into a :class:`~eventlog.CorruptLogError`, but a damaged length or page
+offset can send a read past the end of the mapped file, and the kernel then
+stops the reading process with SIGBUS (or SIGSEGV). The read-only commands
+(``verify``, ``events``, ``replay``) exist to look at logs that may be
+damaged, so each runs its reading in a child. When the child is stopped by
+such a signal, the parent reports the damage as one clear line, using the
+progress the child published in memory they share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import signal
+import struct
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from eventlog import EventLogError
+from eventlog.lmdb_damage import damaged
+
+EXIT_FAILED: Final = 1
+
+_FIELDS = struct.Struct("=QQQ")
+_CHECKED = struct.Struct("=Q")
+_CHECKED_OFFSET: Final = 16
+
+
+class Progress:
+    """How far a child got: whether it started its walk, the head, events done.
+
+    Written by the child and read by the parent after the child is gone,
+    through an anonymous shared mapping that survives the fork.
+    """
+
+    def __init__(self) -> None:
+        self._shared = mmap.mmap(-1, _FIELDS.size)
+
+    def started(self, head: int) -> None:
+        """The walk began on a log whose head is ``head``."""
+        _FIELDS.pack_into(self._shared, 0, 1, head, 0)
+
+    def checked(self, count: int) -> None:
+        """``count`` events, from position 1, were read and checked."""
+        _CHECKED.pack_into(self._shared, _CHECKED_OFFSET, count)
+
+    def read(self) -> tuple[bool, int, int]:
+        """``(started, head, checked)`` as the child last left them."""
+        started, head, checked = _FIELDS.unpack(self._shared)
+        return bool(started), head, checked
+
+
+def run_isolated(
+    work: Callable[[Progress], int], crashed: Callable[[Progress, str], int]
+) -> int:
+    """Run ``work`` in a child and return its exit code.
+
+    If a signal other than the user's own interrupt or termination stops
+    the child, return what ``crashed`` returns, given the progress and the
+    signal's name.
+    """
+    progress = Progress()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _run_child(work, progress)
+    # Ctrl-C reaches the whole foreground group, the child included, which
+    # ends itself cleanly; SIGTERM aimed at this process is passed on to it.
+    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_term = signal.signal(
+        signal.SIGTERM, lambda number, frame: os.kill(pid, signal.SIGTERM)
+    )
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, previous_term)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    number = os.WTERMSIG(status)
+    if number in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        return 128 + number
+    return crashed(progress, _signal_name(number))
+
+
+def run_reader(log_dir: Path, work: Callable[[], int]) -> int:
+    """Run ``work``, which reads the log in ``log_dir``, in a child.
+
+    A child stopped by a signal is reported as damage to that log.
+    """
+
+    def crashed(progress: Progress, signal_name: str) -> int:
+        reason = f"reading it stopped the reader with {signal_name}"
+        print(f"matrix-runtime: {damaged(log_dir, reason)}", file=sys.stderr)
+        return EXIT_FAILED
+
+    return run_isolated(lambda progress: work(), crashed)
+
+
+def _run_child(work: Callable[[Progress], int], progress: Progress) -> None:
+    code = EXIT_FAILED
+    try:
+        code = work(progress)
+    except EventLogError as exc:
+        print(f"matrix-runtime: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            sys.stdout.flush()
+        sys.stderr.flush()
+        # Leave at once: the child must not run the parent's exit handlers
+        # nor unwind into the code that called run_isolated a second time.
+        os._exit(code)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

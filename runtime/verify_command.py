@@ -1,0 +1,56 @@
+"""``matrix-runtime verify``: walk the chain and indexes, print the outcome.
+
+The walk runs in a child (see :mod:`runtime.isolated_reader`), so damage
+that stops LMDB's reader with a signal is still reported as the position
+the walk could not read.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Final
+
+from eventlog import LmdbStorage, verify
+from eventlog.lmdb_damage import damaged
+from runtime.isolated_reader import Progress, run_isolated
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+
+
+def run_verify(log_dir: Path) -> int:
+    """Verify the log in ``log_dir``, print the outcome, return the exit code."""
+
+    def crashed(progress: Progress, signal_name: str) -> int:
+        started, head, checked = progress.read()
+        reason = f"reading it stopped the reader with {signal_name}"
+        if not started:
+            print(f"matrix-runtime: {damaged(log_dir, reason)}", file=sys.stderr)
+        else:
+            where = "indexes" if checked >= head else f"position {checked + 1}"
+            print(f"bad: {where}: the stored log is damaged: {reason}")
+        return EXIT_FAILED
+
+    return run_isolated(lambda progress: _walk(log_dir, progress), crashed)
+
+
+def _walk(log_dir: Path, progress: Progress) -> int:
+    storage = LmdbStorage(log_dir, readonly=True)
+    try:
+        head, head_hash = storage.head()
+        print(f"head {head} {head_hash.hex()}", flush=True)
+        progress.started(head)
+        report = verify(storage, progress.checked)
+    finally:
+        storage.close()
+    if report.ok:
+        print(f"ok: {report.events} events, chain and indexes verified")
+        return EXIT_OK
+    where = (
+        f"position {report.first_bad_position}"
+        if report.first_bad_position is not None
+        else "indexes"
+    )
+    print(f"bad: {where}: {report.problem}")
+    return EXIT_FAILED

@@ -1,0 +1,197 @@
+"""A log whose files were damaged behind LMDB's back fails with the log's errors.
+
+Damage is made at the level of LMDB's pages: a page whose type flag changed,
+a record that no longer decodes, a table or the format stamp gone, a value of
+the wrong size. Every read then raises :class:`CorruptLogError` naming the
+directory and what is wrong, never an exception of LMDB, msgspec or struct.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from eventlog import CorruptLogError, EventLog, LmdbStorage, verify
+from tests.eventlog.support import (
+    event,
+    first_leaf_offset,
+    flip_file_bits,
+    raw_delete,
+    raw_environment,
+    raw_get,
+    raw_put,
+    read_everything,
+    root_page_offset,
+    running_log,
+    u64,
+)
+from tests.eventlog.test_verify import write_history
+
+HINT = "matrix-runtime verify names the first damaged position"
+LEAF_PAGE_FLAG = 0x02
+"""LMDB's ``P_LEAF``, in the page header's flags at byte 10 of the page."""
+PAGE_FLAGS_OFFSET = 10
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    """A closed log of five events, small enough for one leaf page per table."""
+    path = tmp_path / "log"
+    trio.run(write_history, path)
+    return path
+
+
+@pytest.fixture
+def long_log_dir(tmp_path: Path) -> Path:
+    """A closed log of 300 events in 3 streams, over several leaf pages."""
+    path = tmp_path / "long"
+
+    async def write() -> None:
+        async with running_log(LmdbStorage(path)) as event_log:
+            for n in range(300):
+                await event_log.append(f"s{n % 3}", [event({"n": n, "pad": "x" * 40})])
+
+    trio.run(write)
+    # The records span pages under a branch, so the first leaf is not the last.
+    assert first_leaf_offset(path, b"log") != root_page_offset(path, b"log")
+    return path
+
+
+def damage_page_type(log_dir: Path, page_offset: int) -> None:
+    """Make the leaf page at ``page_offset`` claim to be something else."""
+    flip_file_bits(log_dir, page_offset + PAGE_FLAGS_OFFSET, LEAF_PAGE_FLAG)
+
+
+WRONG_TYPE = "MDB_CORRUPTED: Located page was wrong type"
+
+
+def test_page_of_wrong_type_fails_reads_as_corrupt(long_log_dir: Path) -> None:
+    """Reading records from a page of the wrong type names LMDB's finding."""
+    damage_page_type(long_log_dir, first_leaf_offset(long_log_dir, b"log"))
+    storage = LmdbStorage(long_log_dir, readonly=True)
+
+    with pytest.raises(CorruptLogError) as by_position:
+        storage.read_log(0, 10, 300)
+    with pytest.raises(CorruptLogError) as by_stream:
+        storage.read_stream("s0", 1, 10)
+    storage.close()
+
+    expected = f"{long_log_dir}: the stored log is damaged ({WRONG_TYPE}); {HINT}"
+    assert str(by_position.value) == str(by_stream.value) == expected
+    assert by_position.value.reason == WRONG_TYPE
+
+
+def test_page_of_wrong_type_is_reported_by_verify_at_first_position(
+    long_log_dir: Path,
+) -> None:
+    """verify reports the first position it could not read, and does not raise."""
+    damage_page_type(long_log_dir, first_leaf_offset(long_log_dir, b"log"))
+    storage = LmdbStorage(long_log_dir, readonly=True)
+
+    report = verify(storage)
+    storage.close()
+
+    assert (report.ok, report.events, report.first_bad_position, report.problem) == (
+        False,
+        0,
+        1,
+        f"the stored log is damaged: {WRONG_TYPE}",
+    )
+
+
+def test_page_of_wrong_type_ends_a_tail_with_corrupt_log_error(
+    long_log_dir: Path,
+) -> None:
+    """A subscriber reading history gets the log's error, not LMDB's."""
+    damage_page_type(long_log_dir, first_leaf_offset(long_log_dir, b"log"))
+
+    async def read_all() -> None:
+        storage = LmdbStorage(long_log_dir, readonly=True)
+        try:
+            await read_everything(EventLog(storage))
+        finally:
+            storage.close()
+
+    with pytest.raises(CorruptLogError) as caught:
+        trio.run(read_all)
+
+    assert caught.value.reason == WRONG_TYPE
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_page_of_wrong_type_under_the_head_refuses_to_open(
+    log_dir: Path, readonly: bool
+) -> None:
+    """Opening reads the last record; if its page is damaged, nothing opens."""
+    damage_page_type(log_dir, first_leaf_offset(log_dir, b"log"))
+
+    with pytest.raises(CorruptLogError) as caught:
+        LmdbStorage(log_dir, readonly=readonly)
+
+    assert str(caught.value) == (
+        f"{log_dir}: the stored log is damaged ({WRONG_TYPE}); {HINT}"
+    )
+
+
+def test_record_that_does_not_decode_is_named_by_position(log_dir: Path) -> None:
+    """A record cut short fails a read of the range with its own position."""
+    record = raw_get(log_dir, b"log", u64(4))
+    assert record is not None
+    raw_put(log_dir, b"log", u64(4), record[:50])
+    storage = LmdbStorage(log_dir, readonly=True)
+
+    with pytest.raises(CorruptLogError) as caught:
+        storage.read_log(0, 10, 5)
+    storage.close()
+
+    assert str(caught.value) == (
+        f"{log_dir}: the stored log is damaged "
+        f"(record 4 does not decode: Input data was truncated); {HINT}"
+    )
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_log_missing_one_of_its_tables_is_corrupt(
+    log_dir: Path, readonly: bool
+) -> None:
+    """Some of the log's tables without the others is damage, not another program."""
+    with raw_environment(log_dir) as env:
+        heads = env.open_db(b"heads", create=False)
+        with env.begin(write=True) as txn:
+            txn.drop(heads, delete=True)
+
+    with pytest.raises(CorruptLogError) as caught:
+        LmdbStorage(log_dir, readonly=readonly)
+
+    assert str(caught.value) == (
+        f"{log_dir}: the stored log is damaged (its tables heads are missing); {HINT}"
+    )
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_log_without_format_stamp_is_corrupt(log_dir: Path, readonly: bool) -> None:
+    """The stamp is written with the tables, so a log without it was damaged."""
+    raw_delete(log_dir, b"meta", b"format")
+
+    with pytest.raises(CorruptLogError) as caught:
+        LmdbStorage(log_dir, readonly=readonly)
+
+    assert str(caught.value) == (
+        f"{log_dir}: the stored log is damaged (its format stamp is missing); {HINT}"
+    )
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_head_of_the_wrong_size_is_corrupt(log_dir: Path, readonly: bool) -> None:
+    """A stored position that is not eight bytes long is damage."""
+    raw_put(log_dir, b"meta", b"head", b"\x00\x05")
+
+    with pytest.raises(CorruptLogError) as caught:
+        LmdbStorage(log_dir, readonly=readonly)
+
+    assert str(caught.value) == (
+        f"{log_dir}: the stored log is damaged "
+        f"(a key or value has the wrong size); {HINT}"
+    )
