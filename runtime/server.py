@@ -29,6 +29,7 @@ from projections.runner import ProjectionRunner
 from projections.snapshots import SNAPSHOT_DIR, SnapshotStore
 from runtime.command_policy import CommandPolicy
 from runtime.config import VERSION, Settings
+from runtime.http_close_race import tolerate_send_during_close
 from runtime.listen import (
     check_listen_address,
     listen_address,
@@ -190,6 +191,7 @@ async def _start_http(
             the log was opened, but another process can take the port in
             between; that must still end in a clear message.
     """
+    tolerate_send_during_close()
     try:
         binds: list[str] = await nursery.start(
             lambda task_status: serve_http(

@@ -272,8 +272,8 @@ def root_page_offset(log_dir: Path, table: bytes) -> int:
             record = txn.get(table)
         page_size = env.stat()["psize"]
     assert record is not None
-    root: int = _SUBDB.unpack(record)[-1]
-    return root * page_size
+    root = int(_SUBDB.unpack(record)[-1])
+    return root * int(page_size)
 
 
 def first_leaf_offset(log_dir: Path, table: bytes) -> int:
