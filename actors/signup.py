@@ -45,7 +45,11 @@ from eventlog.vocabulary.accounts import (
     user_stream,
     workspace_stream,
 )
-from runtime.control_chars import has_control_characters
+from runtime.control_chars import (
+    has_bidi_controls,
+    has_control_characters,
+    is_blank,
+)
 from runtime.emails import InvalidEmailError, clean_email, email_digest
 from runtime.mail_texts import welcome_mail
 from runtime.passwords import InvalidPasswordError, check_password
@@ -183,7 +187,7 @@ def _validate(name: object, email: object, password: object) -> tuple[str, str, 
     except (InvalidEmailError, InvalidPasswordError) as exc:
         raise InvalidInputError(str(exc)) from None
     clean_name = name.strip() if isinstance(name, str) else ""
-    if not clean_name:
+    if is_blank(clean_name):
         raise InvalidInputError("name is required")
     if len(clean_name) > MAX_NAME_CHARS:
         raise InvalidInputError(f"name must be at most {MAX_NAME_CHARS} characters")
@@ -191,6 +195,8 @@ def _validate(name: object, email: object, password: object) -> tuple[str, str, 
         # Checked before trimming too: the name is written into the welcome
         # mail, which local-dev logs, and a stray CR or LF is a mistake.
         raise InvalidInputError("name must not contain control characters")
+    if has_bidi_controls(clean_name):
+        raise InvalidInputError("name must not contain bidirectional controls")
     return clean_name, address, secret
 
 
@@ -202,6 +208,10 @@ def _workspace_name(workspace: object, owner_name: str) -> str:
         )
     if isinstance(workspace, str) and has_control_characters(workspace):
         raise InvalidInputError("workspace must not contain control characters")
+    if has_bidi_controls(given):
+        raise InvalidInputError("workspace must not contain bidirectional controls")
+    if is_blank(given):
+        given = ""
     return given or f"{owner_name}'s workspace"
 
 

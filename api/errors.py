@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 from quart import Response, jsonify
 from quart_trio import QuartTrio
@@ -29,8 +30,20 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+MAX_MESSAGE_CHARS: Final = 500
+"""Longest error text sent; longer ones end in :data:`TRUNCATED`."""
+TRUNCATED: Final = "… (truncated)"
+
+
 def error_response(status: int, message: str) -> Response:
-    """Build the JSON error response every endpoint uses."""
+    """Build the JSON error response every endpoint uses.
+
+    Messages quote what the client sent (a job type, a program name), and a
+    client can send a megabyte of it: the answer never echoes more than
+    :data:`MAX_MESSAGE_CHARS` characters back.
+    """
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - len(TRUNCATED)] + TRUNCATED
     response = jsonify({"error": message, "status": status})
     response.status_code = status
     return response

@@ -15,6 +15,7 @@ from api.principal import Principal, current_principal
 from api.sse import job_events_response, resume_position
 from eventlog.vocabulary.jobs import JOB_STATUSES
 from projections.jobs import JobView, job_snapshot, list_jobs
+from runtime.whole_number import parse_whole_number
 
 MAX_LIST_LIMIT: Final = 1000
 
@@ -116,10 +117,9 @@ def visible_job(
 def _limit(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ApiError(400, "limit must be a whole number") from None
+    limit = parse_whole_number(raw)
+    if limit is None:
+        raise ApiError(400, "limit must be a whole number")
     if not 1 <= limit <= MAX_LIST_LIMIT:
         raise ApiError(400, f"limit must be between 1 and {MAX_LIST_LIMIT}")
     return limit

@@ -19,6 +19,7 @@ from quart import Response, request
 from api.errors import ApiError
 from eventlog import EventLog, RecordedEvent
 from eventlog.vocabulary.jobs import job_stream
+from runtime.whole_number import parse_whole_number
 
 KEEPALIVE_FRAME: Final = b": keepalive\n\n"
 
@@ -39,10 +40,9 @@ def resume_position(head: int) -> int:
         raw, name = request.args.get("after"), "after"
     if raw is None or raw.strip() == "":
         return 0
-    try:
-        position = int(raw.strip())
-    except ValueError:
-        raise ApiError(400, f"{name} must be an event position") from None
+    position = parse_whole_number(raw.strip())
+    if position is None:
+        raise ApiError(400, f"{name} must be an event position")
     if position < 0 or position > head:
         raise ApiError(400, f"{name} {position} is not a position of this log")
     return position

@@ -54,6 +54,7 @@ from eventlog.lmdb_damage import (
     reads_storage,
 )
 from eventlog.lmdb_open import (
+    LOCK_FILE,
     check_directory,
     lock_directory,
     open_databases,
@@ -106,11 +107,12 @@ class LmdbStorage:
         # the log by whichever reader thread first needs them.
         self._pending_lock = threading.Lock()
         self._pending: PendingIndex | None = None
+        created = _files_to_create(self.path)
         check_directory(self.path, readonly)
-        if not readonly:
-            self._lock_fd = lock_directory(self.path)
         self._env: Any = None
         try:
+            if not readonly:
+                self._lock_fd = lock_directory(self.path)
             self._env = open_environment(self.path, map_size, readonly)
             with reading_storage(self.path):
                 self._dbs = open_databases(self._env, self.path, readonly)
@@ -120,6 +122,10 @@ class LmdbStorage:
         except BaseException:
             if self._env is not None:
                 self._env.close()
+            # A directory that is refused is left as it was found; the writer
+            # lock goes while it is still held, so no other writer can take
+            # the file in between.
+            _remove_created(created)
             self._release_lock()
             raise
 
@@ -537,6 +543,25 @@ class _TxnView:
         if record is None:
             raise CorruptLogError(f"id index points at missing position {position}")
         return open_record(record)
+
+
+def _files_to_create(path: Path) -> list[Path]:
+    """The files opening a log in ``path`` may create that are not there yet."""
+    names = (LOCK_FILE, "lock.mdb", "data.mdb")
+    candidates = [path / name for name in names] + [path]
+    return [candidate for candidate in candidates if not candidate.exists()]
+
+
+def _remove_created(created: list[Path]) -> None:
+    for path in created:
+        try:
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            # Not empty, or not ours to remove: leave it.
+            pass
 
 
 def _stream_prefix(stream: str) -> bytes:

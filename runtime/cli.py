@@ -24,6 +24,7 @@ from runtime.replay import (
     read_job_events,
     transcript,
 )
+from runtime.whole_number import parse_whole_number
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument(
+        "--port", type=_whole_number, help="port to listen on (default 8080)"
+    )
     _add_data_dir(serve)
     serve.set_defaults(command=_serve)
 
@@ -81,7 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_dir(events)
     events.add_argument("--stream", help="only this stream")
     events.add_argument(
-        "--after", type=int, default=0, help="only events after this global position"
+        "--after",
+        type=_whole_number,
+        default=0,
+        help="only events after this global position",
     )
     events.add_argument(
         "--follow", action="store_true", help="keep printing new events as they come"
@@ -95,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_dir(replay)
     replay.set_defaults(command=_replay)
     return parser
+
+
+def _whole_number(text: str) -> int:
+    value = parse_whole_number(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}")
+    return value
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -133,6 +146,14 @@ def _events(settings: Settings, args: argparse.Namespace) -> int:
 
 def _print_log(settings: Settings, args: argparse.Namespace) -> int:
     storage = LmdbStorage(settings.log_dir, readonly=True)
+    head, _ = storage.head()
+    if args.after > head:
+        storage.close()
+        print(
+            f"matrix-runtime: --after {args.after} is past the log's head {head}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         trio.run(_print_events, EventLog(storage), args.stream, args.after, args.follow)
     except BrokenPipeError:

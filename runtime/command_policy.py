@@ -160,6 +160,14 @@ DEFAULT_BLOCKED_ENV_PREFIXES: Final = frozenset(
 
 FORBIDDEN_METACHARACTERS: Final = "&|;<>`$()\n\r"
 
+# The kernel refuses an argument over 128 KiB and a command line plus
+# environment over a few MiB; far smaller limits refuse a runaway request
+# before it is recorded, instead of after, when the process fails to start.
+MAX_COMMAND_BYTES: Final = 8192
+MAX_ENV_VARIABLES: Final = 64
+MAX_ENV_NAME_BYTES: Final = 256
+MAX_ENV_VALUE_BYTES: Final = 16384
+
 _SECRET_KEY = re.compile(
     r"secret|token|password|passwd|api[_-]?key|private[_-]?key|credential",
     re.IGNORECASE,
@@ -223,6 +231,7 @@ class CommandPolicy:
         command = start_command.strip()
         if not command:
             raise CommandRejectedError("empty start command")
+        _check_size("the start command", start_command, MAX_COMMAND_BYTES)
         # Scanned before trimming: a trailing newline is as suspect as any.
         for char in start_command:
             if char in FORBIDDEN_METACHARACTERS:
@@ -279,7 +288,12 @@ class CommandPolicy:
                 a value that looks like a well-known kind of secret (see
                 :mod:`runtime.secret_values`) under any name.
         """
+        if len(env) > MAX_ENV_VARIABLES:
+            raise CommandRejectedError(
+                f"env has {len(env)} variables; the limit is {MAX_ENV_VARIABLES}"
+            )
         for key, value in env.items():
+            _check_size("an env name", key, MAX_ENV_NAME_BYTES)
             if not _ENV_NAME.fullmatch(key):
                 raise CommandRejectedError(
                     f'env "{key}" is not a valid variable name '
@@ -293,6 +307,7 @@ class CommandPolicy:
                     f'env "{key}" is not allowed: it changes which code the '
                     "server's runtime loads or where the sandbox keeps its files"
                 )
+            _check_size(f'env "{key}"', value, MAX_ENV_VALUE_BYTES)
             if "\x00" in value:
                 raise CommandRejectedError(f'env "{key}" contains a NUL character')
             if is_secret_reference(value):
@@ -307,6 +322,14 @@ class CommandPolicy:
         known = [p for p in DEFAULT_ALLOWED_PROGRAMS if p in self.allowed_programs]
         extra = sorted(self.allowed_programs.difference(DEFAULT_ALLOWED_PROGRAMS))
         return ", ".join(known + extra)
+
+
+def _check_size(what: str, text: str, limit: int) -> None:
+    size = len(text.encode(errors="surrogatepass"))
+    if size > limit:
+        raise CommandRejectedError(
+            f"{what} is {size} bytes long; the limit is {limit} bytes"
+        )
 
 
 def split_command(command: str) -> list[str]:

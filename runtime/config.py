@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
+
+from runtime.whole_number import parse_whole_number
 
 MODES: Final = ("local-dev", "hf-space", "customer-agent", "cloud-worker")
 VERSION: Final = "0.1.0"
@@ -23,6 +26,8 @@ DEFAULT_DATA_DIR: Final = "./data"
 DEFAULT_MAP_SIZE: Final = 1 << 40
 SMTP_SECURITY: Final = ("starttls", "tls", "none")
 DEFAULT_SMTP_FROM: Final = "Matrix Runtime <noreply@localhost>"
+
+_RUNTIME_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 DEFAULT_ALLOWED_PROGRAMS: Final = ("npx", "uvx", "pipx", "python", "python3", "node")
@@ -106,6 +111,11 @@ def load_settings(
     runtime_id = _text(env, "MATRIX_RUNTIME_ID", "rt_" + mode.replace("-", "_"))
     if mode == "local-dev" and "MATRIX_RUNTIME_ID" not in env:
         runtime_id = "rt_local"
+    if _RUNTIME_ID.fullmatch(runtime_id) is None:
+        raise ConfigError(
+            "MATRIX_RUNTIME_ID must be 1 to 64 ASCII letters, digits, '_', '-' "
+            f"or '.', not {runtime_id!r}"
+        )
 
     resolved_host = host if host is not None else _text(env, "MATRIX_RUNTIME_HOST", "")
     resolved_port = (
@@ -218,6 +228,10 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
 def _account_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """Sessions, password hashing, rate limits and outgoing mail."""
     api_token = env.get("MATRIX_RUNTIME_API_TOKEN", "")
+    if "MATRIX_RUNTIME_API_TOKEN" in env and not api_token:
+        # Set but empty is a mistake (an unexpanded variable, say), never a
+        # request to run without a token: refuse it rather than open the door.
+        raise ConfigError("MATRIX_RUNTIME_API_TOKEN is set but empty")
     if api_token and not all("!" <= ch <= "~" for ch in api_token):
         # Header values arrive as Latin-1, so a token with other characters
         # or blanks could never be presented: refuse it at start-up.
@@ -317,10 +331,9 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     raw = env.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    value = parse_whole_number(raw.strip())
+    if value is None:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}")
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
     return value

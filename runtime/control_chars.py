@@ -15,6 +15,17 @@ from typing import Final
 
 CONTROL_CATEGORIES: Final = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
+BIDI_CONTROLS: Final = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+"""The marks, embeddings, overrides and isolates that reorder text around them.
+
+In a name they make what is shown differ from what is stored (a right-to-left
+override turns ``evil\u202egnp.exe`` into what reads as ``evilexe.png``).
+"""
+
+_INVISIBLE_CATEGORIES: Final = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+
 _SHORT_ESCAPES: Final = {"\\": "\\\\", "\r": "\\r", "\n": "\\n", "\t": "\\t"}
 
 
@@ -26,6 +37,20 @@ def is_control_character(char: str) -> bool:
 def has_control_characters(text: str) -> bool:
     """Whether ``text`` holds any character :func:`is_control_character` refuses."""
     return any(is_control_character(char) for char in text)
+
+
+def has_bidi_controls(text: str) -> bool:
+    """Whether ``text`` holds any of :data:`BIDI_CONTROLS`."""
+    return any(char in BIDI_CONTROLS for char in text)
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` shows nothing: only spaces, separators and format marks.
+
+    A zero-width space or joiner alone is not empty to ``str.strip`` but is
+    to a reader.
+    """
+    return all(unicodedata.category(char) in _INVISIBLE_CATEGORIES for char in text)
 
 
 def escape_control_characters(text: str) -> str:

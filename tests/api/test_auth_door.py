@@ -137,6 +137,25 @@ def test_door_hf_space_without_operator_token_is_closed(
             "without spaces",
         ),
         (
+            {"MATRIX_RUNTIME_API_TOKEN": ""},
+            "matrix-runtime: MATRIX_RUNTIME_API_TOKEN is set but empty",
+        ),
+        (
+            {"MATRIX_RUNTIME_ID": "rt\x1b[31mred"},
+            "matrix-runtime: MATRIX_RUNTIME_ID must be 1 to 64 ASCII letters, "
+            "digits, '_', '-' or '.', not 'rt\\x1b[31mred'",
+        ),
+        (
+            {"MATRIX_RUNTIME_RATE_LIMIT_RPM": "\u0668\u0660"},
+            "matrix-runtime: MATRIX_RUNTIME_RATE_LIMIT_RPM must be a whole number, "
+            "not '\u0668\u0660'",
+        ),
+        (
+            {"MATRIX_RUNTIME_MAX_TTL_SECONDS": "1_0"},
+            "matrix-runtime: MATRIX_RUNTIME_MAX_TTL_SECONDS must be a whole number, "
+            "not '1_0'",
+        ),
+        (
             {"MATRIX_RUNTIME_SMTP_SECURITY": "ssl"},
             "matrix-runtime: MATRIX_RUNTIME_SMTP_SECURITY must be starttls, tls or "
             "none, not 'ssl'",

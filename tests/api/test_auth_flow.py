@@ -169,6 +169,26 @@ def test_auth_forgot_answers_alike_for_unknown_addresses(
         ),
         (
             "/v1/auth/signup",
+            b'{"name": "\\u200b\\u2060", "email": "a@b.co", "password": "long enough"}',
+            400,
+            "name is required",
+        ),
+        (
+            "/v1/auth/signup",
+            b'{"name": "Neo\\u202egnp.exe", "email": "a@b.co", '
+            b'"password": "long enough"}',
+            400,
+            "name must not contain bidirectional controls",
+        ),
+        (
+            "/v1/auth/signup",
+            b'{"name": "Neo", "email": "a@b.co", "password": "long enough", '
+            b'"workspace": "Lab\\u2066"}',
+            400,
+            "workspace must not contain bidirectional controls",
+        ),
+        (
+            "/v1/auth/signup",
             b'{"name": "Neo", "email": "a@b.co", "password": "long enough", '
             b'"workspace": "Lab\\u001b[31m"}',
             400,

@@ -109,6 +109,30 @@ def _log_head(server: ServerProcess) -> int:
             400,
             "invalid JSON body: integer out of range",
         ),
+        (
+            b'{"type": "mcp.test", "payload": {"start_command": "node '
+            + b"a" * 8188
+            + b'"}}',
+            422,
+            "the start command is 8193 bytes long; the limit is 8192 bytes",
+        ),
+        (
+            b'{"type": "mcp.test", "payload": {"start_command": "node a.js", '
+            b'"env": {"BIG": "' + b"v" * 16385 + b'"}}}',
+            422,
+            'env "BIG" is 16385 bytes long; the limit is 16384 bytes',
+        ),
+        (
+            b'{"type": "mcp.test", "payload": {"start_command": "node a.js", '
+            b'"env": {' + b", ".join(b'"V%d": "x"' % n for n in range(65)) + b"}}}",
+            422,
+            "env has 65 variables; the limit is 64",
+        ),
+        (
+            b'{"type": "' + b"t" * 600 + b'"}',
+            400,
+            'unknown job type: "' + "t" * 468 + "… (truncated)",
+        ),
     ],
 )
 def test_create_job_rejects_bad_input(
@@ -191,6 +215,9 @@ def test_tool_call_on_unknown_session_is_404(server: ServerProcess) -> None:
         ),
         ("limit=0", "limit must be between 1 and 1000"),
         ("limit=x", "limit must be a whole number"),
+        ("limit=%EF%BC%95", "limit must be a whole number"),
+        ("limit=1_0", "limit must be a whole number"),
+        ("limit=+5", "limit must be a whole number"),
     ],
 )
 def test_list_jobs_rejects_bad_filters(

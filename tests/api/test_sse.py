@@ -133,6 +133,9 @@ def test_sse_resume_of_a_running_job_continues_live(api: Api) -> None:
         ("99999999", None, "Last-Event-ID 99999999 is not a position of this log"),
         ("-1", None, "Last-Event-ID -1 is not a position of this log"),
         (None, "x", "after must be an event position"),
+        (None, "\u0661", "after must be an event position"),
+        (None, "1_0", "after must be an event position"),
+        ("1_0", None, "Last-Event-ID must be an event position"),
         (None, "99999999", "after 99999999 is not a position of this log"),
     ],
 )

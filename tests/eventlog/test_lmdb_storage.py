@@ -69,6 +69,7 @@ def test_lmdb_storage_garbage_data_file_is_corrupt(
         f"{path}: data.mdb is not a readable LMDB file "
         "(MDB_INVALID: File is not an LMDB file)"
     )
+    assert sorted(os.listdir(path)) == ["data.mdb"]
 
 
 def test_lmdb_storage_environment_with_other_tables_is_foreign(
@@ -89,6 +90,7 @@ def test_lmdb_storage_environment_with_other_tables_is_foreign(
 
     message = f"{path} holds an LMDB environment that is not a Matrix Runtime log"
     assert str(writing.value) == str(reading.value) == message
+    assert sorted(os.listdir(path)) == ["data.mdb", "lock.mdb"]
 
 
 def test_lmdb_storage_environment_with_plain_keys_is_foreign(tmp_path: Path) -> None:

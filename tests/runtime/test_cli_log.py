@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import msgspec
+import pytest
 import trio
 
 from eventlog import LmdbStorage, NewEvent, RecordedEvent
@@ -182,6 +183,33 @@ async def test_cli_events_negative_after_is_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stdout == b""
     assert done.stderr.decode() == "matrix-runtime: --after must be 0 or more\n"
+
+
+async def test_cli_events_after_past_the_head_is_usage_error(tmp_path: Path) -> None:
+    """Like the API's ``?after=``, a position the log has not reached is refused."""
+    await write_log(tmp_path, APPENDS)
+
+    done = await run_cli("events", "--data-dir", tmp_path, "--after", "6")
+
+    assert (done.returncode, done.stdout, done.stderr.decode()) == (
+        2,
+        b"",
+        "matrix-runtime: --after 6 is past the log's head 5\n",
+    )
+
+
+@pytest.mark.parametrize("spelling", ["\u0661", "1_0", " 1", "+1"])
+async def test_cli_events_after_takes_ascii_digits_only(
+    tmp_path: Path, spelling: str
+) -> None:
+    """Other scripts' digits, underscores, blanks and signs are not positions."""
+    done = await run_cli("events", "--data-dir", tmp_path, "--after", spelling)
+
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines()[-1] == (
+        "matrix-runtime events: error: argument --after: must be a whole "
+        f"number, not {spelling!r}"
+    )
 
 
 async def test_cli_events_follow_prints_events_of_another_writer(

@@ -6,7 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.control_chars import escape_control_characters, has_control_characters
+from runtime.control_chars import (
+    escape_control_characters,
+    has_bidi_controls,
+    has_control_characters,
+    is_blank,
+)
 
 
 @pytest.mark.parametrize(
@@ -63,3 +68,37 @@ def test_has_control_characters_examples(text: str, found: bool) -> None:
     """C0, DEL, C1 and line separators count; joiners used in names do not."""
 
     assert has_control_characters(text) is found
+
+
+@pytest.mark.parametrize(
+    ("text", "blank"),
+    [
+        ("", True),
+        (" \t\u00a0", True),
+        ("\u200b\u2060\ufeff", True),
+        ("\u200d", True),
+        ("Neo", False),
+        ("\u0939\u200d\u093f", False),
+        ("\u200bx", False),
+    ],
+)
+def test_is_blank_sees_only_what_a_reader_sees(text: str, blank: bool) -> None:
+    """Spaces, separators and zero-width marks show nothing; any glyph does."""
+
+    assert is_blank(text) is blank
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("evil\u202egnp.exe", True),
+        ("\u2066isolated\u2069", True),
+        ("mark\u200f", True),
+        ("\u05e9\u05dc\u05d5\u05dd", False),
+        ("zero\u200dwidth joiner", False),
+    ],
+)
+def test_has_bidi_controls_finds_reordering_marks(text: str, found: bool) -> None:
+    """Overrides, isolates and marks are found; right-to-left letters are not."""
+
+    assert has_bidi_controls(text) is found
