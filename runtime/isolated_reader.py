@@ -13,6 +13,7 @@ progress the child published in memory they share.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import mmap
 import os
 import signal
@@ -67,22 +68,23 @@ def run_isolated(
     signal's name.
     """
     progress = Progress()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        _run_child(work, progress)
-    # Ctrl-C reaches the whole foreground group, the child included, which
-    # ends itself cleanly; SIGTERM aimed at this process is passed on to it.
-    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    previous_term = signal.signal(
-        signal.SIGTERM, lambda number, frame: os.kill(pid, signal.SIGTERM)
-    )
+    child = _Child()
+    # Installed before the fork, so no interrupt can fall between the two;
+    # the child puts the defaults back before it does anything else.
+    previous = {number: signal.signal(number, child.forward) for number in _FORWARDED}
     try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            _become_child(parent)
+            _run_child(work, progress)
+        child.started(pid)
         _, status = os.waitpid(pid, 0)
     finally:
-        signal.signal(signal.SIGINT, previous_int)
-        signal.signal(signal.SIGTERM, previous_term)
+        for forwarded, handler in previous.items():
+            signal.signal(forwarded, handler)
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status)
     number = os.WTERMSIG(status)
@@ -105,6 +107,47 @@ def run_reader(log_dir: Path, work: Callable[[], int]) -> int:
     return run_isolated(lambda progress: work(), crashed)
 
 
+_FORWARDED: Final = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Child:
+    """Passes an interrupt or termination aimed at the parent on to the child."""
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._received: list[int] = []
+
+    def forward(self, number: int, frame: object) -> None:
+        if self._pid:
+            os.kill(self._pid, number)
+        else:
+            self._received.append(number)
+
+    def started(self, pid: int) -> None:
+        self._pid = pid
+        for number in self._received:
+            os.kill(pid, number)
+
+
+def _become_child(parent: int) -> None:
+    """Put the signal defaults back, and leave the terminal's signals to the parent.
+
+    In a process group of its own the child gets Ctrl-C once, forwarded by
+    the parent, rather than twice; and it is told to end if the parent dies
+    first, so a following reader never outlives the command that started it.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.setpgid(0, 0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(EXIT_FAILED)
+
+
+_PR_SET_PDEATHSIG: Final = 1
+
+
 def _run_child(work: Callable[[Progress], int], progress: Progress) -> None:
     code = EXIT_FAILED
     try:
@@ -116,12 +159,15 @@ def _run_child(work: Callable[[Progress], int], progress: Progress) -> None:
     except BaseException:
         traceback.print_exc()
     finally:
-        with contextlib.suppress(BrokenPipeError):
-            sys.stdout.flush()
-        sys.stderr.flush()
-        # Leave at once: the child must not run the parent's exit handlers
-        # nor unwind into the code that called run_isolated a second time.
-        os._exit(code)
+        try:
+            with contextlib.suppress(BrokenPipeError):
+                sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            # Leave at once, even if a late interrupt cut the flush short:
+            # the child must not run the parent's exit handlers nor unwind
+            # into the code that called run_isolated a second time.
+            os._exit(code)
 
 
 def _signal_name(number: int) -> str:
