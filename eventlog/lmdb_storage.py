@@ -381,7 +381,7 @@ class LmdbStorage:
         pending: PendingIndex,
         write_index: bool,
     ) -> BatchPlan:
-        view = _TxnView(txn, self._dbs, pending)
+        view = _TxnView(txn, self._dbs, pending, self.path)
         plan = plan_batch(requests, view, self._head, self._head_hash, now_ns)
         self._write_records(txn, plan)
         if write_index:
@@ -513,8 +513,11 @@ class LmdbStorage:
 class _TxnView:
     """Committed state seen from inside the write transaction."""
 
-    def __init__(self, txn: Any, dbs: dict[bytes, Any], pending: PendingIndex) -> None:
+    def __init__(
+        self, txn: Any, dbs: dict[bytes, Any], pending: PendingIndex, path: Path
+    ) -> None:
         self._txn = txn
+        self._path = path
         self._dbs = dbs
         self.recent_versions = pending.versions
         self.recent_ids = pending.ids
@@ -541,7 +544,9 @@ class _TxnView:
     def event_at(self, position: int) -> RecordedEvent:
         record = self._txn.get(_U64.pack(position), db=self._dbs[b"log"])
         if record is None:
-            raise CorruptLogError(f"id index points at missing position {position}")
+            raise damaged(
+                self._path, f"the event id index points at missing position {position}"
+            )
         return open_record(record)
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from eventlog import CorruptLogError, EventLog, LmdbStorage, verify
+from eventlog import CorruptLogError, EventLog, LmdbStorage, NewEvent, verify
+from eventlog.chain import open_record
+from eventlog.envelope import parse_event_id
 from tests.eventlog.support import (
     event,
     first_leaf_offset,
@@ -194,4 +196,32 @@ def test_log_damaged_in_its_structure_refuses_to_open(
 
     assert str(caught.value) == (
         f"{log_dir}: the stored log is damaged ({reason}); {HINT}"
+    )
+
+
+def test_id_index_pointing_nowhere_fails_the_append_that_reuses_the_id(
+    log_dir: Path,
+) -> None:
+    """An idempotency check that meets a broken id index refuses, naming it."""
+    record = raw_get(log_dir, b"log", u64(2))
+    assert record is not None
+    stored = open_record(record)
+    raw_put(log_dir, b"event_ids", parse_event_id(stored.event_id), u64(99))
+    again = NewEvent(
+        type=stored.type, data=bytes(stored.data), event_id=stored.event_id
+    )
+
+    async def append_again() -> CorruptLogError:
+        # The index mark keeps recent ids in memory; a fresh writer reads
+        # every id below the mark from the table.
+        async with running_log(LmdbStorage(log_dir)) as event_log:
+            with pytest.raises(CorruptLogError) as caught:
+                await event_log.append(stored.stream, [again])
+            return caught.value
+
+    error = trio.run(append_again)
+
+    assert str(error) == (
+        f"{log_dir}: the stored log is damaged (the event id index points at "
+        f"missing position 99); {HINT}"
     )
