@@ -56,6 +56,21 @@ def open_records(records: Iterable[bytes]) -> list[RecordedEvent]:
     return [decode(record[HASH_SIZE:]) for record in records]
 
 
+def is_intact(record: bytes) -> bool:
+    """Whether a record's stored hash still matches its own bytes.
+
+    Needs nothing but the record: its envelope names the hash it follows.
+    """
+    if len(record) <= HASH_SIZE:
+        return False
+    envelope = record[HASH_SIZE:]
+    try:
+        event = _decoder.decode(envelope)
+    except msgspec.DecodeError:
+        return False
+    return link(event.prev_hash, envelope) == record[:HASH_SIZE]
+
+
 def check_record(record: bytes, expected_prev: bytes) -> tuple[RecordedEvent, bytes]:
     """Decode a record and check it against the chain.
 

@@ -19,6 +19,11 @@ must do next, never by what LMDB happened to raise::
 
 from __future__ import annotations
 
+from typing import Final
+
+VERIFY_HINT: Final = "matrix-runtime verify names the first damaged position"
+"""What a message about damage tells the reader to do next."""
+
 
 class EventLogError(Exception):
     """Root of every error the event log raises."""
@@ -68,10 +73,12 @@ class DataDirectoryError(EventLogError):
 class CorruptLogError(DataDirectoryError):
     """The stored files are damaged: not LMDB, truncated, or inconsistent."""
 
-    def __init__(self, message: str, reason: str = "") -> None:
+    def __init__(self, message: str, reason: str = "", finding: str = "") -> None:
         super().__init__(message)
         self.reason = reason or message
         """What is wrong, without where or what to do about it."""
+        self.finding = finding or message
+        """Where and what is wrong, without what to do about it."""
 
 
 class ForeignDataDirectoryError(DataDirectoryError):

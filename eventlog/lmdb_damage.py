@@ -22,7 +22,7 @@ from typing import Concatenate, Final, ParamSpec, Protocol, TypeVar
 import lmdb
 import msgspec
 
-from eventlog.errors import CorruptLogError, EventLogError
+from eventlog.errors import VERIFY_HINT, CorruptLogError, EventLogError
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -44,10 +44,11 @@ DAMAGE_ERRORS: Final[tuple[type[lmdb.Error], ...]] = (
     lmdb.BadValsizeError,
     lmdb.IncompatibleError,
     lmdb.VersionMismatchError,
+    # A read-only transaction only goes bad when a page it met was damaged.
+    lmdb.BadTxnError,
 )
 """What LMDB raises when the bytes of its file are not what it wrote."""
 
-VERIFY_HINT: Final = "matrix-runtime verify names the first damaged position"
 
 # py-lmdb prefixes the failing C function's name, or the path it opened.
 _CALL_PREFIX = re.compile(r"^[^:]*: (?=MDB_)")
@@ -72,6 +73,8 @@ def read_error(
         reason = lmdb_reason(exc)
     elif isinstance(exc, struct.error):
         reason = "a key or value has the wrong size"
+    elif isinstance(exc, UnicodeDecodeError):
+        reason = "a stored stream or checkpoint name is not UTF-8"
     else:
         record = "a record" if position is None else f"record {position}"
         reason = f"{record} does not decode: {exc}"
@@ -80,12 +83,16 @@ def read_error(
 
 def damaged(path: Path, reason: str) -> CorruptLogError:
     """The error for a log in ``path`` whose stored bytes are damaged."""
-    return CorruptLogError(
-        f"{path}: the stored log is damaged ({reason}); {VERIFY_HINT}", reason
-    )
+    finding = f"{path}: the stored log is damaged ({reason})"
+    return CorruptLogError(f"{finding}; {VERIFY_HINT}", reason, finding)
 
 
-READ_FAILURES: Final = (lmdb.Error, struct.error, msgspec.DecodeError)
+READ_FAILURES: Final = (
+    lmdb.Error,
+    struct.error,
+    msgspec.DecodeError,
+    UnicodeDecodeError,
+)
 """Everything a read of damaged storage can raise below the log's own errors."""
 
 

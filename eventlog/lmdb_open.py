@@ -63,6 +63,14 @@ def lock_directory(path: Path) -> int:
 
 
 def open_environment(path: Path, map_size: int, readonly: bool) -> Any:
+    data_file = path / "data.mdb"
+    if data_file.exists() and data_file.stat().st_size == 0:
+        # LMDB would take an empty file for a new environment and start a new
+        # log over it: history that vanished must not pass for a fresh start.
+        raise damaged(
+            path,
+            "data.mdb is empty; move it away to start a new log in this directory",
+        )
     try:
         env = lmdb.open(
             str(path),
@@ -95,7 +103,23 @@ def open_environment(path: Path, map_size: int, readonly: bool) -> Any:
         raise DataDirectoryError(
             f"cannot open the log in {path}: {lmdb_reason(exc)}"
         ) from None
+    _check_length(env, path)
     return env
+
+
+def _check_length(env: Any, path: Path) -> None:
+    """Refuse a data file shorter than the pages its meta page says it has.
+
+    LMDB maps the file and trusts that count, so a read of a page past a
+    cut-off end would stop the process with SIGBUS instead of failing.
+    """
+    needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    size = (path / "data.mdb").stat().st_size
+    if size < needed:
+        env.close()
+        raise damaged(
+            path, f"data.mdb is cut short: it has {size} bytes of its {needed}"
+        )
 
 
 def open_databases(env: Any, path: Path, readonly: bool) -> dict[bytes, Any]:

@@ -232,6 +232,12 @@ class LmdbStorage:
         with self._env.begin(db=self._dbs[b"checkpoints"]) as txn:
             return _get_u64(txn, name.encode())
 
+    @reads_storage
+    def record_at(self, position: int) -> bytes | None:
+        with self._env.begin(db=self._dbs[b"log"]) as txn:
+            record = txn.get(_U64.pack(position))
+        return None if record is None else bytes(record)
+
     def iter_records(self) -> Iterator[tuple[int, bytes]]:
         with reading_storage(self.path), self._env.begin(db=self._dbs[b"log"]) as txn:
             for key, value in txn.cursor():

@@ -22,6 +22,7 @@ from outcome import Error, Value
 from trio.lowlevel import current_task, reschedule, wait_task_rescheduled
 
 from eventlog.batch import AppendRequest
+from eventlog.chain import is_intact
 from eventlog.envelope import (
     AppendResult,
     Expected,
@@ -30,6 +31,8 @@ from eventlog.envelope import (
     RecordedEvent,
 )
 from eventlog.errors import (
+    VERIFY_HINT,
+    CorruptLogError,
     EventLogError,
     InvalidAppendError,
     LogClosedError,
@@ -379,6 +382,25 @@ class EventLog:
             if self._closed and not self._running:
                 raise LogClosedError("the event log was closed")
             await self._head_moved.wait()
+
+    async def check_intact(self, positions: Sequence[int]) -> None:
+        """Raise if a stored event at one of ``positions`` was changed on disk.
+
+        For readers that met an event they cannot use: a valid event that a
+        reader refuses is the reader's business, a changed one is damage.
+
+        Raises:
+            CorruptLogError: the first such event whose bytes no longer
+                match their hash.
+        """
+        for position in positions:
+            record = await self._run_read(self.storage.record_at, position)
+            if record is None or not is_intact(record):
+                raise CorruptLogError(
+                    f"the stored event at position {position} no longer matches "
+                    f"its hash: it was changed after it was written; {VERIFY_HINT}",
+                    f"the event at position {position} no longer matches its hash",
+                )
 
     async def _run_read(self, fn: Callable[..., T], *args: object) -> T:
         if not self.storage.blocking:

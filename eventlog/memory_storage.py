@@ -74,6 +74,11 @@ class MemoryStorage:
     def checkpoint(self, name: str) -> int:
         return self._checkpoints.get(name, 0)
 
+    def record_at(self, position: int) -> bytes | None:
+        if 0 < position <= len(self._records):
+            return self._records[position - 1]
+        return None
+
     def iter_records(self) -> Iterator[tuple[int, bytes]]:
         for index, record in enumerate(self._records):
             yield index + 1, record

@@ -58,6 +58,10 @@ class Storage(Protocol):
         """The saved checkpoint ``name``, 0 when none was saved."""
         ...
 
+    def record_at(self, position: int) -> bytes | None:
+        """The stored record at ``position`` as its bytes, ``None`` if absent."""
+        ...
+
     def iter_records(self) -> Iterator[tuple[int, bytes]]:
         """Every stored record with the position its key says, in key order."""
         ...

@@ -62,11 +62,14 @@ def verify(
 
     try:
         found = _check_records(storage, walk, checked)
-        if found is not None:
-            return bad(*found)
-        stream_entries, id_entries, heads = storage.index_sizes()
     except CorruptLogError as exc:
         return bad(walk.next_position, f"the stored log is damaged: {exc.reason}")
+    if found is not None:
+        return bad(*found)
+    try:
+        stream_entries, id_entries, heads = storage.index_sizes()
+    except CorruptLogError as exc:
+        return bad(None, f"the stored log is damaged: {exc.reason}")
 
     if walk.count != head:
         return bad(walk.next_position, f"log ends before head {head}")

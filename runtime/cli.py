@@ -8,13 +8,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 import trio
 
 from eventlog import EventLog, EventLogError, LmdbStorage
 from eventlog.envelope import RecordedEvent
-from eventlog.schemas import payload_for_display
+from eventlog.schemas import payload_for_display, undecodable_positions
 from runtime.config import ConfigError, Settings, load_settings
 from runtime.isolated_reader import run_reader
 from runtime.listen import ListenError, sole_error
@@ -201,7 +202,9 @@ def _discard_stdout() -> None:
 
 async def _transcript(event_log: EventLog, target: str) -> list[str]:
     job_id = await find_job_id(event_log, target)
-    return list(transcript(await read_job_events(event_log, job_id)))
+    events = await read_job_events(event_log, job_id)
+    await event_log.check_intact(undecodable_positions(events))
+    return list(transcript(events))
 
 
 async def _print_events(
@@ -211,6 +214,9 @@ async def _print_events(
     if not follow and event_log.head <= after:
         return
     async for batch in event_log.tail(after):
+        # A payload that is not msgpack is damage unless its event still
+        # matches its hash; check before printing anything of the batch.
+        await event_log.check_intact(undecodable_positions(batch))
         for event in batch:
             if stream is None or event.stream == stream:
                 out.write(event_json(event) + "\n")
@@ -220,17 +226,24 @@ async def _print_events(
 
 
 def event_json(event: RecordedEvent) -> str:
-    """One event as a JSON line: position, stream, version, type, time, data."""
-    return msgspec.json.encode(
-        {
-            "position": event.position,
-            "stream": event.stream,
-            "version": event.version,
-            "type": event.type,
-            "time": _rfc3339(event.recorded_at_ns),
-            "data": payload_for_display(event),
-        }
-    ).decode()
+    """One event as a JSON line: position, stream, version, type, time, data.
+
+    An event whose payload is not msgpack (written so, since it still matches
+    its hash) has ``data`` null and says why in ``data_error``.
+    """
+    line: dict[str, Any] = {
+        "position": event.position,
+        "stream": event.stream,
+        "version": event.version,
+        "type": event.type,
+        "time": _rfc3339(event.recorded_at_ns),
+    }
+    try:
+        line["data"] = payload_for_display(event)
+    except msgspec.DecodeError as exc:
+        line["data"] = None
+        line["data_error"] = f"the payload is not msgpack: {exc}"
+    return msgspec.json.encode(line).decode()
 
 
 def _rfc3339(ns: int) -> str:

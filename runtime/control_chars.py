@@ -54,23 +54,39 @@ def is_blank(text: str) -> bool:
 
 
 def escape_control_characters(text: str) -> str:
-    """``text`` with every control character written as a backslash escape.
+    """``text`` with every control character and bidi control as a backslash escape.
 
     ``\\r``, ``\\n`` and ``\\t`` keep their usual names, other characters
     below U+0100 become ``\\xNN`` and the rest ``\\uNNNN``. A backslash is
     doubled, so an escape in the output always stands for exactly one
     character of the input and a path cannot pretend to hold one.
     """
-    if "\\" not in text and not has_control_characters(text):
+    if (
+        "\\" not in text
+        and not has_control_characters(text)
+        and not has_bidi_controls(text)
+    ):
         return text
     return "".join(_escape(char) for char in text)
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters and bidi controls escaped, for a screen.
+
+    Unlike :func:`escape_control_characters` a backslash stays single, so JSON
+    in a transcript reads as JSON; what matters on a terminal is that no
+    escape sequence or reordering mark reaches it.
+    """
+    if not has_control_characters(text) and not has_bidi_controls(text):
+        return text
+    return "".join(char if char == "\\" else _escape(char) for char in text)
 
 
 def _escape(char: str) -> str:
     short = _SHORT_ESCAPES.get(char)
     if short is not None:
         return short
-    if not is_control_character(char):
+    if not is_control_character(char) and char not in BIDI_CONTROLS:
         return char
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

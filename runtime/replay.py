@@ -12,6 +12,7 @@ import msgspec
 from eventlog import EventLog, RecordedEvent
 from eventlog.schemas import payload_as_builtins
 from eventlog.vocabulary.jobs import job_stream
+from runtime.control_chars import terminal_safe
 
 MAX_FRAME_CHARS: Final = 2000
 
@@ -58,7 +59,14 @@ async def read_job_events(event_log: EventLog, job_id: str) -> list[RecordedEven
 def transcript(events: list[RecordedEvent]) -> Iterator[str]:
     """One line per event: time, what happened, and its details."""
     for event in events:
-        yield f"{_time(event.recorded_at_ns)}  #{event.position:<6} {_describe(event)}"
+        try:
+            described = _describe(event)
+        except (msgspec.DecodeError, KeyError, TypeError, AttributeError) as exc:
+            described = f"{event.type} (payload not readable: {exc!r})"
+        # What a server wrote (its stderr, its frames) must not reach the
+        # terminal as escape sequences or reordering marks.
+        shown = terminal_safe(described)
+        yield f"{_time(event.recorded_at_ns)}  #{event.position:<6} {shown}"
 
 
 def _describe(event: RecordedEvent) -> str:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from eventlog import LmdbStorage, verify
+from eventlog import CorruptLogError, LmdbStorage, verify
 from eventlog.lmdb_damage import damaged
 from runtime.isolated_reader import Progress, run_isolated
 
@@ -36,7 +36,12 @@ def run_verify(log_dir: Path) -> int:
 
 
 def _walk(log_dir: Path, progress: Progress) -> int:
-    storage = LmdbStorage(log_dir, readonly=True)
+    try:
+        storage = LmdbStorage(log_dir, readonly=True)
+    except CorruptLogError as exc:
+        # Damage found while opening: said without the advice to run verify.
+        print(f"matrix-runtime: {exc.finding}", file=sys.stderr)
+        return EXIT_FAILED
     try:
         head, head_hash = storage.head()
         print(f"head {head} {head_hash.hex()}", flush=True)

@@ -167,6 +167,9 @@ class GatedStorage:
     def checkpoint(self, name: str) -> int:
         return self.inner.checkpoint(name)
 
+    def record_at(self, position: int) -> bytes | None:
+        return self.inner.record_at(position)
+
     def iter_records(self) -> Iterator[tuple[int, bytes]]:
         return self.inner.iter_records()
 

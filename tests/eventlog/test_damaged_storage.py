@@ -8,6 +8,7 @@ directory and what is wrong, never an exception of LMDB, msgspec or struct.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -224,4 +225,54 @@ def test_id_index_pointing_nowhere_fails_the_append_that_reuses_the_id(
     assert str(error) == (
         f"{log_dir}: the stored log is damaged (the event id index points at "
         f"missing position 99); {HINT}"
+    )
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_data_file_cut_short_refuses_to_open(log_dir: Path, readonly: bool) -> None:
+    """Fewer bytes than LMDB's pages need is refused before a read can fault."""
+    data_file = log_dir / "data.mdb"
+    whole = data_file.stat().st_size
+    os.truncate(data_file, 12288)
+
+    with pytest.raises(CorruptLogError) as caught:
+        LmdbStorage(log_dir, readonly=readonly)
+
+    assert caught.value.reason == (
+        f"data.mdb is cut short: it has 12288 bytes of its {whole}"
+    )
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_empty_data_file_is_not_taken_for_a_new_log(
+    log_dir: Path, readonly: bool
+) -> None:
+    """LMDB would start afresh over an empty file; the log refuses instead."""
+    os.truncate(log_dir / "data.mdb", 0)
+
+    with pytest.raises(CorruptLogError) as caught:
+        LmdbStorage(log_dir, readonly=readonly)
+
+    assert str(caught.value) == (
+        f"{log_dir}: the stored log is damaged (data.mdb is empty; move it away "
+        f"to start a new log in this directory); {HINT}"
+    )
+    assert (log_dir / "data.mdb").stat().st_size == 0
+
+
+def test_stream_head_name_that_is_not_utf8_is_reported_in_the_indexes(
+    log_dir: Path,
+) -> None:
+    """verify reports a damaged stream name in the heads table, and does not raise."""
+    raw_put(log_dir, b"heads", b"\x9d\xff", u64(1))
+    storage = LmdbStorage(log_dir, readonly=True)
+
+    report = verify(storage)
+    storage.close()
+
+    assert (report.ok, report.events, report.first_bad_position, report.problem) == (
+        False,
+        5,
+        None,
+        "the stored log is damaged: a stored stream or checkpoint name is not UTF-8",
     )

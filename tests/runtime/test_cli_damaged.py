@@ -17,8 +17,12 @@ import trio
 from eventlog import LmdbStorage
 from tests.eventlog.support import (
     first_leaf_offset,
+    flip_byte,
     flip_file_bits,
+    payload,
     raw_delete,
+    raw_get,
+    u64,
 )
 from tests.eventlog.test_verify import write_history
 from tests.runtime.test_cli_log import CLI, cli_env, run_cli
@@ -107,3 +111,20 @@ def test_serve_on_log_without_format_stamp_exits_with_one_line(
         f"(its format stamp is missing); {HINT}"
     )
     assert "Traceback" not in done.stderr
+
+
+async def test_events_stops_at_a_payload_changed_on_disk(data_dir: Path) -> None:
+    """A payload that no longer decodes, and no longer matches its hash, is damage."""
+    log_dir = data_dir / "log"
+    record = raw_get(log_dir, b"log", u64(3))
+    assert record is not None
+    flip_byte(log_dir, 3, record.index(payload("payload-3")) + 5)
+
+    done = await run_cli("events", "--data-dir", data_dir)
+
+    assert (done.returncode, done.stdout.decode(), done.stderr.decode()) == (
+        1,
+        "",
+        "matrix-runtime: the stored event at position 3 no longer matches its "
+        f"hash: it was changed after it was written; {HINT}\n",
+    )

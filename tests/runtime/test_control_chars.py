@@ -11,6 +11,7 @@ from runtime.control_chars import (
     has_bidi_controls,
     has_control_characters,
     is_blank,
+    terminal_safe,
 )
 
 
@@ -102,3 +103,18 @@ def test_has_bidi_controls_finds_reordering_marks(text: str, found: bool) -> Non
     """Overrides, isolates and marks are found; right-to-left letters are not."""
 
     assert has_bidi_controls(text) is found
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ('{"text": "a\\nb"}', '{"text": "a\\nb"}'),
+        ("\x1b[2J\x1b[31mRED\x08\x08", "\\x1b[2J\\x1b[31mRED\\x08\\x08"),
+        ("module\u202e", "module\\u202e"),
+        ("line\r\nforged", "line\\r\\nforged"),
+    ],
+)
+def test_terminal_safe_escapes_what_a_terminal_acts_on(text: str, shown: str) -> None:
+    """Escape sequences, controls and bidi marks are escaped; backslashes stay."""
+
+    assert terminal_safe(text) == shown
