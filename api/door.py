@@ -17,6 +17,7 @@ any is the local caller.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from typing import Final
 
 from quart import g, request
@@ -46,11 +47,22 @@ def install_door(app: QuartTrio, ctx: ApiContext) -> None:
 
     @app.before_request
     async def admit() -> None:
-        g.principal = identify(ctx, request.path, request.headers.get("Authorization"))
+        g.principal = identify(
+            ctx,
+            request.path,
+            request.headers.get("Authorization"),
+            peer_is_loopback(request.scope.get("client")),
+        )
 
 
-def identify(ctx: ApiContext, path: str, authorization: str | None) -> Principal:
+def identify(
+    ctx: ApiContext, path: str, authorization: str | None, from_loopback: bool
+) -> Principal:
     """Decide who is calling ``path`` with the given Authorization header.
+
+    The local caller of local-dev is admitted only over a loopback
+    connection: a server bound to a network address still serves strangers
+    nothing without credentials, whatever ``Host`` header they send.
 
     Raises:
         ApiError: 401 when the route needs credentials that were not given
@@ -65,9 +77,10 @@ def identify(ctx: ApiContext, path: str, authorization: str | None) -> Principal
         if open_route:
             return ANONYMOUS
         raise ApiError(401, INVALID_TOKEN)
+    local = from_loopback and _open_mode(ctx)
     if open_route:
-        return LOCAL if _open_mode(ctx) else ANONYMOUS
-    if _open_mode(ctx):
+        return LOCAL if local else ANONYMOUS
+    if local:
         return LOCAL
     raise ApiError(401, "authentication required")
 
@@ -124,6 +137,19 @@ def _resolve(ctx: ApiContext, token: str) -> Principal | None:
         role=user.role,
         session_id=session_hash,
     )
+
+
+def peer_is_loopback(client: object) -> bool:
+    """Whether the ASGI ``client`` (host, port) is on the loopback interface."""
+    if not isinstance(client, (tuple, list)) or not client:
+        return False
+    try:
+        address = ipaddress.ip_address(str(client[0]))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def _open_mode(ctx: ApiContext) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
@@ -152,6 +153,7 @@ async def _run(
                     mcp.isolation,
                     mcp.network,
                 )
+                _warn_if_reachable_without_token(settings)
                 # Links in mails point at this server unless a public URL
                 # was configured.
                 accounts.commands.public_url = accounts.commands.public_url or binds[0]
@@ -226,6 +228,23 @@ async def _run_jobs(
                 task_status.started((scope, ended))
     finally:
         ended.set()
+
+
+def _warn_if_reachable_without_token(settings: Settings) -> None:
+    """Say so when local-dev without a token listens beyond loopback."""
+    if settings.mode != "local-dev" or settings.api_token:
+        return
+    try:
+        loopback = ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        loopback = settings.host == "localhost"
+    if not loopback:
+        log.warning(
+            "local-dev without MATRIX_RUNTIME_API_TOKEN listens on %s: clients "
+            "on the network get 401 on every route that needs credentials; "
+            "only loopback clients are admitted as the local caller",
+            settings.host,
+        )
 
 
 def _mcp_environment(settings: Settings) -> McpEnvironment:

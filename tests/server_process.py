@@ -40,9 +40,12 @@ class ServerProcess:
 
 
 def start_server(
-    data_dir: Path, env: Mapping[str, str] | None = None, port: int = 0
+    data_dir: Path,
+    env: Mapping[str, str] | None = None,
+    port: int = 0,
+    host: str = "127.0.0.1",
 ) -> ServerProcess:
-    """Start ``matrix-runtime serve`` on 127.0.0.1 and wait until it listens.
+    """Start ``matrix-runtime serve`` on ``host`` and wait until it listens.
 
     Raises:
         RuntimeError: the server exited or did not listen in time, with its log.
@@ -56,7 +59,7 @@ def start_server(
             str(BIN_DIR / "matrix-runtime"),
             "serve",
             "--host",
-            "127.0.0.1",
+            host,
             "--port",
             str(port),
             "--data-dir",
@@ -95,10 +98,10 @@ def start_server(
 
 @contextmanager
 def running_server(
-    data_dir: Path, env: Mapping[str, str] | None = None
+    data_dir: Path, env: Mapping[str, str] | None = None, host: str = "127.0.0.1"
 ) -> Iterator[ServerProcess]:
     """A server for the duration of a ``with`` block, stopped with SIGTERM."""
-    server = start_server(data_dir, env)
+    server = start_server(data_dir, env, host=host)
     try:
         yield server
     finally:
