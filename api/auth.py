@@ -20,7 +20,7 @@ from actors.accounts import (
     InvalidCredentialsError,
 )
 from actors.signup import sign_up
-from api.bodies import read_body
+from api.bodies import query_flag, read_body
 from api.context import ApiContext
 from api.door import NOT_AUTHENTICATED, bearer_token
 from api.errors import ApiError, error_response
@@ -120,7 +120,8 @@ def create_auth_blueprint(ctx: ApiContext, limits: RateLimits) -> Blueprint:
     @blueprint.post("/v1/auth/logout")
     async def logout() -> Response:
         token = bearer_token(request.headers.get("Authorization"))
-        await accounts.logout(token, everywhere=request.args.get("all") == "true")
+        everywhere = query_flag("all")
+        await accounts.logout(token, everywhere=everywhere)
         return jsonify({"ok": True})
 
     @blueprint.post("/v1/auth/forgot")

@@ -47,6 +47,26 @@ class ToolCallRequest(msgspec.Struct, frozen=True):
     arguments: dict[str, Any] | None = None
 
 
+_FLAG_VALUES: Final = {"true": True, "1": True, "false": False, "0": False}
+
+
+def query_flag(name: str) -> bool:
+    """The boolean query parameter ``name``; False when absent.
+
+    Raises:
+        ApiError: 400 unless it is given once as true, false, 1 or 0 (in any
+            case): a request that says ``?all=yes`` must not silently get the
+            opposite of what it asked for.
+    """
+    values = request.args.getlist(name)
+    if not values:
+        return False
+    value = _FLAG_VALUES.get(values[0].lower()) if len(values) == 1 else None
+    if value is None:
+        raise ApiError(400, f"{name} must be given once, as true or false")
+    return value
+
+
 async def read_body(kind: type[T]) -> T:
     """Decode the request body as ``kind``.
 

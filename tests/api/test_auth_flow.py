@@ -279,13 +279,17 @@ def test_auth_signup_same_address_other_case_is_409(client: httpx.Client) -> Non
     assert again.json() == error(409, "an account with this email already exists")
 
 
-def test_auth_logout_all_ends_every_session(client: httpx.Client) -> None:
+@pytest.mark.parametrize("spelling", ["all=true", "all=TRUE", "all=1"])
+def test_auth_logout_all_ends_every_session(
+    client: httpx.Client, spelling: str
+) -> None:
     """?all=true ends all of the user's sessions, other users' stay."""
-    first = signup(client, "apoc@example.com", name="Apoc").json()["token"]
-    second = login(client, "apoc@example.com").json()["token"]
-    other = signup(client, "switch@example.com", name="Switch").json()["token"]
+    tag = sum(map(ord, spelling))
+    first = signup(client, f"apoc{tag}@example.com", name="Apoc").json()["token"]
+    second = login(client, f"apoc{tag}@example.com").json()["token"]
+    other = signup(client, f"switch{tag}@example.com", name="Switch").json()["token"]
 
-    response = client.post("/v1/auth/logout?all=true", headers=bearer(second))
+    response = client.post(f"/v1/auth/logout?{spelling}", headers=bearer(second))
 
     assert response.json() == {"ok": True}
     assert client.get("/v1/auth/me", headers=bearer(first)).status_code == 401
@@ -302,3 +306,24 @@ def test_auth_logout_without_a_session_is_ok(client: httpx.Client) -> None:
     ]
 
     assert [(r.status_code, r.json()) for r in responses] == [(200, {"ok": True})] * 2
+
+
+@pytest.mark.parametrize(
+    "spelling", ["all=yes", "all", "all=", "all=false&all=true", "all=true&all=true"]
+)
+def test_auth_logout_with_an_unclear_all_ends_nothing(
+    client: httpx.Client, spelling: str
+) -> None:
+    """Anything but one true or false is a 400, and every session stays live."""
+    email = f"dozer{sum(map(ord, spelling))}@example.com"
+    first = signup(client, email, name="Dozer").json()["token"]
+    second = login(client, email).json()["token"]
+
+    response = client.post(f"/v1/auth/logout?{spelling}", headers=bearer(second))
+
+    assert (response.status_code, response.json()) == (
+        400,
+        error(400, "all must be given once, as true or false"),
+    )
+    assert client.get("/v1/auth/me", headers=bearer(first)).status_code == 200
+    assert client.get("/v1/auth/me", headers=bearer(second)).status_code == 200
