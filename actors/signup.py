@@ -48,6 +48,7 @@ from eventlog.vocabulary.accounts import (
 from runtime.control_chars import (
     has_bidi_controls,
     has_control_characters,
+    has_hidden_characters,
     is_blank,
 )
 from runtime.emails import InvalidEmailError, clean_email, email_digest
@@ -197,6 +198,8 @@ def _validate(name: object, email: object, password: object) -> tuple[str, str, 
         raise InvalidInputError("name must not contain control characters")
     if has_bidi_controls(clean_name):
         raise InvalidInputError("name must not contain bidirectional controls")
+    if has_hidden_characters(clean_name):
+        raise InvalidInputError("name must not contain invisible characters")
     return clean_name, address, secret
 
 
@@ -210,6 +213,8 @@ def _workspace_name(workspace: object, owner_name: str) -> str:
         raise InvalidInputError("workspace must not contain control characters")
     if has_bidi_controls(given):
         raise InvalidInputError("workspace must not contain bidirectional controls")
+    if has_hidden_characters(given) and not is_blank(given):
+        raise InvalidInputError("workspace must not contain invisible characters")
     if is_blank(given):
         given = ""
     return given or f"{owner_name}'s workspace"

@@ -28,6 +28,8 @@ SMTP_SECURITY: Final = ("starttls", "tls", "none")
 DEFAULT_SMTP_FROM: Final = "Matrix Runtime <noreply@localhost>"
 
 _RUNTIME_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_PROGRAM_NAME = re.compile(r"[A-Za-z0-9._+-]{1,64}")
+_DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 
 
 DEFAULT_ALLOWED_PROGRAMS: Final = ("npx", "uvx", "pipx", "python", "python3", "node")
@@ -101,6 +103,11 @@ def load_settings(
         ConfigError: a variable or flag holds a value that cannot be used.
     """
     env = os.environ if environ is None else environ
+    for name, value in env.items():
+        # The same rule for every setting: set but empty is a mistake (an
+        # unexpanded variable, say), never a way to ask for the default.
+        if name.startswith("MATRIX_RUNTIME_") and not value.strip():
+            raise ConfigError(f"{name} is set but empty")
 
     mode = _text(env, "MATRIX_RUNTIME_MODE", "local-dev")
     if mode not in MODES:
@@ -117,6 +124,8 @@ def load_settings(
             f"or '.', not {runtime_id!r}"
         )
 
+    if host is not None and not host.strip():
+        raise ConfigError("the host must not be empty")
     resolved_host = host if host is not None else _text(env, "MATRIX_RUNTIME_HOST", "")
     resolved_port = (
         port if port is not None else _int(env, "MATRIX_RUNTIME_PORT", DEFAULT_PORT)
@@ -165,13 +174,18 @@ def _sandbox_settings(env: Mapping[str, str]) -> dict[str, Any]:
         for p in _text(
             env, "MATRIX_RUNTIME_ALLOWED_PROGRAMS", ",".join(DEFAULT_ALLOWED_PROGRAMS)
         ).split(",")
-        if p.strip()
     )
     for program in programs:
         if "/" in program or program.startswith("."):
             raise ConfigError(
                 "MATRIX_RUNTIME_ALLOWED_PROGRAMS must name programs, not paths: "
                 f"{program!r}"
+            )
+        if _PROGRAM_NAME.fullmatch(program) is None:
+            raise ConfigError(
+                "MATRIX_RUNTIME_ALLOWED_PROGRAMS must be program names (ASCII "
+                f"letters, digits, '.', '_', '+', '-') separated by commas, and "
+                f"{program!r} is not one"
             )
     isolation = _text(env, "MATRIX_RUNTIME_SANDBOX", "auto")
     if isolation not in ISOLATION_CHOICES:
@@ -214,10 +228,9 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None:
         return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        value = -1.0
+    # float() would also take other scripts' digits, underscores and "inf".
+    text = raw.strip()
+    value = float(text) if _DECIMAL.fullmatch(text) else -1.0
     if not 0 < value <= 86400:
         raise ConfigError(
             f"{name} must be a number of seconds above 0 and at most 86400, not {raw!r}"

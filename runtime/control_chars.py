@@ -44,6 +44,21 @@ def has_bidi_controls(text: str) -> bool:
     return any(char in BIDI_CONTROLS for char in text)
 
 
+_JOINERS: Final = frozenset("\u200c\u200d")
+"""Zero-width (non-)joiners: invisible, but part of how some scripts are spelled."""
+
+
+def has_hidden_characters(text: str) -> bool:
+    """Whether ``text`` holds an invisible formatting character other than a joiner.
+
+    A zero-width space or word joiner inside a name makes two names that
+    look the same compare different.
+    """
+    return any(
+        unicodedata.category(char) == "Cf" and char not in _JOINERS for char in text
+    )
+
+
 def is_blank(text: str) -> bool:
     """Whether ``text`` shows nothing: only spaces, separators and format marks.
 

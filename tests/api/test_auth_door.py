@@ -141,6 +141,21 @@ def test_door_hf_space_without_operator_token_is_closed(
             "matrix-runtime: MATRIX_RUNTIME_API_TOKEN is set but empty",
         ),
         (
+            {"MATRIX_RUNTIME_PUBLIC_URL": " "},
+            "matrix-runtime: MATRIX_RUNTIME_PUBLIC_URL is set but empty",
+        ),
+        (
+            {"MATRIX_RUNTIME_ALLOWED_PROGRAMS": "node,,python3"},
+            "matrix-runtime: MATRIX_RUNTIME_ALLOWED_PROGRAMS must be program names "
+            "(ASCII letters, digits, '.', '_', '+', '-') separated by commas, and "
+            "'' is not one",
+        ),
+        (
+            {"MATRIX_RUNTIME_SSE_KEEPALIVE_SECONDS": "\uff11"},
+            "matrix-runtime: MATRIX_RUNTIME_SSE_KEEPALIVE_SECONDS must be a number "
+            "of seconds above 0 and at most 86400, not '\uff11'",
+        ),
+        (
             {"MATRIX_RUNTIME_ID": "rt\x1b[31mred"},
             "matrix-runtime: MATRIX_RUNTIME_ID must be 1 to 64 ASCII letters, "
             "digits, '_', '-' or '.', not 'rt\\x1b[31mred'",

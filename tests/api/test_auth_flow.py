@@ -189,6 +189,19 @@ def test_auth_forgot_answers_alike_for_unknown_addresses(
         ),
         (
             "/v1/auth/signup",
+            b'{"name": "N\\u200beo", "email": "a@b.co", "password": "long enough"}',
+            400,
+            "name must not contain invisible characters",
+        ),
+        (
+            "/v1/auth/signup",
+            b'{"name": "Neo", "email": "a@b.co", "password": "long enough", '
+            b'"workspace": "La\\ufeffb"}',
+            400,
+            "workspace must not contain invisible characters",
+        ),
+        (
+            "/v1/auth/signup",
             b'{"name": "Neo", "email": "a@b.co", "password": "long enough", '
             b'"workspace": "Lab\\u001b[31m"}',
             400,
