@@ -9,6 +9,8 @@ from quart import Response, jsonify
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from eventlog import CorruptLogError, EventLogError, StorageFullError
+
 log = logging.getLogger(__name__)
 
 _MESSAGES = {
@@ -66,6 +68,17 @@ def install_error_handlers(app: QuartTrio) -> None:
         if status == 405 and allowed:
             response.headers["Allow"] = ", ".join(sorted(allowed))
         return response
+
+    @app.errorhandler(EventLogError)
+    async def on_log_error(error: EventLogError) -> Response:
+        # The detail names the server's files: it goes to the operator's
+        # log, and the client learns only what kind of failure it met.
+        log.error("request failed: the event log refused it: %s", error)
+        if isinstance(error, StorageFullError):
+            return error_response(507, "the event log is full; nothing was recorded")
+        if isinstance(error, CorruptLogError):
+            return error_response(503, "the event log is damaged; nothing was recorded")
+        return error_response(503, "the event log is unavailable; nothing was recorded")
 
     @app.errorhandler(Exception)
     async def on_unexpected(error: Exception) -> Response:

@@ -112,10 +112,14 @@ def _data_dir_writable(path: str) -> bool:
 def _log_writable(ctx: ApiContext) -> bool:
     if not ctx.log.is_running or ctx.log.storage.readonly:
         return False
+    if ctx.log.commit_error is not None:
+        return False
     usage = getattr(ctx.log.storage, "map_usage", None)
     if usage is not None:
         used, size = usage()
-        if used >= size:
+        # Small events may still fit into the last tenth, but a log that
+        # full refuses ordinary requests: time to raise the map size.
+        if used * 10 >= size * 9:
             return False
     stats = os.statvfs(ctx.settings.data_dir)
     return stats.f_bavail * stats.f_frsize > 0

@@ -98,6 +98,8 @@ class EventLog:
         self._closed = False
         self._read_limiter = trio.CapacityLimiter(8)
         self._writer: WriterThread | None = None
+        self.commit_error: EventLogError | None = None
+        """Why the last commit failed, until one succeeds again."""
 
     @property
     def head(self) -> int:
@@ -245,8 +247,10 @@ class EventLog:
         except EventLogError as exc:
             log.error("event log commit failed: %s", exc)
             failure = exc
+            self.commit_error = exc
         else:
             failure = None
+            self.commit_error = None
             if plan.events:
                 self._ring.extend(plan.events)
                 self._head, self._head_hash = plan.head, plan.head_hash
