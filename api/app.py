@@ -14,7 +14,7 @@ from api.auth import create_auth_blueprint
 from api.context import ApiContext
 from api.csrf import has_body, install_csrf_checks
 from api.door import install_door
-from api.errors import install_error_handlers
+from api.errors import ApiError, install_error_handlers
 from api.jobs import create_jobs_blueprint
 from api.platform import create_platform_blueprint
 from api.ratelimit import RateLimits, install_rate_limits
@@ -46,6 +46,14 @@ def create_app(ctx: ApiContext) -> QuartTrio:
     @app.before_request
     async def start_timer() -> None:
         g.started = time.perf_counter()
+
+    @app.before_request
+    async def refuse_repeated_parameters() -> None:
+        # Which of two values a handler would read is an accident of the
+        # framework; a client that sent both must not get either silently.
+        for name in request.args:
+            if len(request.args.getlist(name)) > 1:
+                raise ApiError(400, f"query parameter {name!r} is given more than once")
 
     # The limiter runs before the door, so refused and unauthenticated
     # requests count against their client too; so do forged ones, which are

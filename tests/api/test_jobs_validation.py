@@ -218,6 +218,8 @@ def test_tool_call_on_unknown_session_is_404(server: ServerProcess) -> None:
         ("limit=%EF%BC%95", "limit must be a whole number"),
         ("limit=1_0", "limit must be a whole number"),
         ("limit=+5", "limit must be a whole number"),
+        ("limit=1&limit=abc", "query parameter 'limit' is given more than once"),
+        ("status=queued&status=x", "query parameter 'status' is given more than once"),
     ],
 )
 def test_list_jobs_rejects_bad_filters(
