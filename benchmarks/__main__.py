@@ -109,6 +109,10 @@ def _scan(args: argparse.Namespace) -> list[list[Figure]]:
             for page in SCAN_PAGES:
                 _, rate = measure_scan(path, page)
                 figures.append(Figure(f"scan.tail.page_{page}", rate, "events/s"))
+            _, rate = measure_scan(path, CATCH_UP_PAGE, checked=True)
+            figures.append(
+                Figure(f"scan.tail_checked.page_{CATCH_UP_PAGE}", rate, "events/s")
+            )
             _, rate = measure_read_log(path, CATCH_UP_PAGE)
             figures.append(
                 Figure(f"scan.read_log.page_{CATCH_UP_PAGE}", rate, "events/s")

@@ -2,11 +2,13 @@
 
 The log is first filled with ``count`` events in big appends. It is then
 reopened (so the in-memory ring is empty and every page comes from LMDB)
-and followed from position 0 to the head with ``EventLog.tail``, exactly as
-a projection rebuild does: short read transactions in worker threads, every
-envelope decoded into a ``RecordedEvent``. The same pages are also read with
-``LmdbStorage.read_log`` straight from this thread. The file is in the page
-cache by then, so this is the CPU cost of reading, not the disk's.
+and followed from position 0 to the head with ``EventLog.tail``: short read
+transactions in worker threads, every envelope decoded into a
+``RecordedEvent``. A projection rebuild reads the same way and also checks
+each record against the hash chain (``checked``), which is measured too.
+The same pages are also read with ``LmdbStorage.read_log`` straight from
+this thread. The file is in the page cache by then, so this is the CPU
+cost of reading, not the disk's.
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ def filled_log(count: int) -> Iterator[tuple[Path, float]]:
         yield path, rate
 
 
-def measure_scan(path: Path, page: int) -> tuple[int, float]:
+def measure_scan(path: Path, page: int, *, checked: bool = False) -> tuple[int, float]:
     """Tail the whole log in batches of ``page``; return (events, events/s)."""
     with open_storage(path) as storage:
-        return trio.run(_scan, storage, page)
+        return trio.run(_scan, storage, page, checked)
 
 
 def measure_read_log(path: Path, page: int) -> tuple[int, float]:
@@ -84,12 +86,12 @@ async def _write(log: EventLog, index: int, quota: int, template: NewEvent) -> N
         quota -= size
 
 
-async def _scan(storage: LmdbStorage, page: int) -> tuple[int, float]:
+async def _scan(storage: LmdbStorage, page: int, checked: bool) -> tuple[int, float]:
     log = EventLog(storage)
     head = log.head
     seen = 0
     started = time.perf_counter()
-    async for events in log.tail(0, batch_limit=page):
+    async for events in log.tail(0, batch_limit=page, checked=checked):
         seen += len(events)
         if events[-1].position >= head:
             break

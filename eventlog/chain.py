@@ -71,6 +71,38 @@ def is_intact(record: bytes) -> bool:
     return link(event.prev_hash, envelope) == record[:HASH_SIZE]
 
 
+def check_records(
+    records: Iterable[tuple[int, bytes]], prev_hash: bytes
+) -> list[RecordedEvent]:
+    """Decode ``(position, record)`` pairs that follow ``prev_hash``, checking each.
+
+    Raises:
+        ChainBrokenError: at the first record that fails :func:`check_record`,
+            or that is not at the position after the one before it.
+    """
+    events: list[RecordedEvent] = []
+    expected: int | None = None
+    for position, record in records:
+        if expected is not None and position != expected:
+            raise ChainBrokenError(expected, "position is missing")
+        try:
+            event, prev_hash = check_record(record, prev_hash)
+        except ValueError as exc:
+            raise ChainBrokenError(position, str(exc)) from None
+        events.append(event)
+        expected = position + 1
+    return events
+
+
+class ChainBrokenError(ValueError):
+    """A record at ``position`` does not check out against the chain."""
+
+    def __init__(self, position: int, problem: str) -> None:
+        super().__init__(f"event {position}: {problem}")
+        self.position = position
+        self.problem = problem
+
+
 def check_record(record: bytes, expected_prev: bytes) -> tuple[RecordedEvent, bytes]:
     """Decode a record and check it against the chain.
 

@@ -95,3 +95,11 @@ class LogClosedError(EventLogError):
 
 class LogReadOnlyError(EventLogError):
     """The log was opened read-only and cannot append."""
+
+
+def damaged(where: object | None, reason: str) -> CorruptLogError:
+    """The error for a damaged log, in directory ``where`` if that is known."""
+    finding = f"the stored log is damaged ({reason})"
+    if where is not None:
+        finding = f"{where}: {finding}"
+    return CorruptLogError(f"{finding}; {VERIFY_HINT}", reason, finding)

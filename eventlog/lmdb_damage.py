@@ -22,7 +22,7 @@ from typing import Concatenate, Final, ParamSpec, Protocol, TypeVar
 import lmdb
 import msgspec
 
-from eventlog.errors import VERIFY_HINT, CorruptLogError, EventLogError
+from eventlog.errors import EventLogError, damaged
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -79,12 +79,6 @@ def read_error(
         record = "a record" if position is None else f"record {position}"
         reason = f"{record} does not decode: {exc}"
     return damaged(path, reason)
-
-
-def damaged(path: Path, reason: str) -> CorruptLogError:
-    """The error for a log in ``path`` whose stored bytes are damaged."""
-    finding = f"{path}: the stored log is damaged ({reason})"
-    return CorruptLogError(f"{finding}; {VERIFY_HINT}", reason, finding)
 
 
 READ_FAILURES: Final = (

@@ -19,8 +19,9 @@ from eventlog.errors import (
     DataDirectoryError,
     DataDirectoryLockedError,
     ForeignDataDirectoryError,
+    damaged,
 )
-from eventlog.lmdb_damage import DAMAGE_ERRORS, damaged, lmdb_reason
+from eventlog.lmdb_damage import DAMAGE_ERRORS, lmdb_reason
 
 FORMAT: Final = b"matrix-runtime-log/1"
 LOCK_FILE: Final = "writer.lock"

@@ -38,17 +38,23 @@ import lmdb
 import msgspec
 
 from eventlog.batch import AppendRequest, BatchPlan, plan_batch
-from eventlog.chain import open_record, open_records
+from eventlog.chain import (
+    HASH_SIZE,
+    ChainBrokenError,
+    check_records,
+    open_record,
+    open_records,
+)
 from eventlog.envelope import GENESIS_HASH, RecordedEvent, parse_event_id
 from eventlog.errors import (
     CorruptLogError,
     EventLogError,
     LogReadOnlyError,
     StorageFullError,
+    damaged,
 )
 from eventlog.lmdb_damage import (
     DAMAGE_ERRORS,
-    damaged,
     read_error,
     reading_storage,
     reads_storage,
@@ -160,6 +166,36 @@ class LmdbStorage:
                 return self._read_log_by_key(cursor, after, last)
             if events and events[-1].position != after + len(events):
                 events = self._read_log_by_key(cursor, after, last)
+        return events
+
+    @reads_storage
+    def read_log_checked(
+        self, after: int, limit: int, until: int
+    ) -> list[RecordedEvent]:
+        if limit <= 0 or after >= until:
+            return []
+        last = min(until, after + limit)
+        with self._env.begin(db=self._dbs[b"log"]) as txn:
+            if after == 0:
+                prev = GENESIS_HASH
+            else:
+                before = txn.get(_U64.pack(after))
+                if before is None:
+                    raise damaged(self.path, f"position {after} is missing")
+                prev = bytes(before[:HASH_SIZE])
+            cursor = txn.cursor()
+            if not cursor.set_range(_U64.pack(after + 1)):
+                return []
+            pairs = (
+                (_U64.unpack(key)[0], value)
+                for key, value in itertools.islice(cursor, last - after)
+            )
+            try:
+                events = check_records(pairs, prev)
+            except ChainBrokenError as exc:
+                raise damaged(self.path, str(exc)) from None
+        if events and events[0].position != after + 1:
+            raise damaged(self.path, f"event {after + 1}: position is missing")
         return events
 
     def _read_log_by_key(

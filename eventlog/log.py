@@ -31,12 +31,11 @@ from eventlog.envelope import (
     RecordedEvent,
 )
 from eventlog.errors import (
-    VERIFY_HINT,
-    CorruptLogError,
     EventLogError,
     InvalidAppendError,
     LogClosedError,
     LogReadOnlyError,
+    damaged,
 )
 from eventlog.ring import EventRing
 from eventlog.storage import Storage
@@ -291,19 +290,24 @@ class EventLog:
         return events[0] if events else None
 
     async def read_all(
-        self, after: int = 0, limit: int = READ_PAGE
+        self, after: int = 0, limit: int = READ_PAGE, *, checked: bool = False
     ) -> list[RecordedEvent]:
         """Events after global position ``after``, oldest first, at most ``limit``.
 
+        With ``checked``, events read from storage are checked against the
+        hash chain on the way (events still in memory were just committed).
+
         Raises:
             ValueError: ``after`` is negative.
+            CorruptLogError: ``checked``, and a stored event fails the check.
         """
         _check_after(after)
         head = self.head
         cached = self._ring.slice(after, min(head, after + limit))
         if cached is not None:
             return cached
-        return await self._run_read(self.storage.read_log, after, limit, head)
+        read = self.storage.read_log_checked if checked else self.storage.read_log
+        return await self._run_read(read, after, limit, head)
 
     async def read_stream(
         self, stream: str, from_version: int = 1, limit: int = READ_PAGE
@@ -322,16 +326,19 @@ class EventLog:
         return await self._run_read(self.storage.checkpoint, name)
 
     async def tail(
-        self, after: int = 0, *, batch_limit: int = READ_PAGE
+        self, after: int = 0, *, batch_limit: int = READ_PAGE, checked: bool = False
     ) -> AsyncIterator[list[RecordedEvent]]:
         """Yield every event after ``after`` in order, forever, in batches.
 
         Catches up from storage, then follows the ring as events commit. Never
         yields an event past the committed head, never skips or repeats one.
+        With ``checked``, what comes from storage is checked against the hash
+        chain, as :meth:`read_all` does.
 
         Raises:
             ValueError: ``after`` is negative or ``batch_limit`` below 1.
             LogClosedError: the log was closed while waiting for new events.
+            CorruptLogError: ``checked``, and a stored event fails the check.
         """
         _check_after(after)
         if batch_limit < 1:
@@ -350,7 +357,7 @@ class EventLog:
             # on each commit, so this path stays as short as it can be.
             events = self._ring.slice(cursor, min(head, cursor + page))
             if events is None:
-                events = await self.read_all(after=cursor, limit=page)
+                events = await self.read_all(after=cursor, limit=page, checked=checked)
             if len(events) <= batch_limit:
                 if events:
                     cursor = events[-1].position
@@ -400,10 +407,9 @@ class EventLog:
         for position in positions:
             record = await self._run_read(self.storage.record_at, position)
             if record is None or not is_intact(record):
-                raise CorruptLogError(
-                    f"the stored event at position {position} no longer matches "
-                    f"its hash: it was changed after it was written; {VERIFY_HINT}",
-                    f"the event at position {position} no longer matches its hash",
+                raise damaged(
+                    getattr(self.storage, "path", None),
+                    f"event {position}: stored hash does not match the event's bytes",
                 )
 
     async def _run_read(self, fn: Callable[..., T], *args: object) -> T:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from eventlog.batch import AppendRequest, BatchPlan, plan_batch
+from eventlog.chain import HASH_SIZE, ChainBrokenError, check_records
 from eventlog.envelope import GENESIS_HASH, RecordedEvent
+from eventlog.errors import damaged
 
 
 class MemoryStorage:
@@ -50,6 +52,20 @@ class MemoryStorage:
             return []
         last = min(until, after + limit, len(self._events))
         return self._events[max(after, 0) : last]
+
+    def read_log_checked(
+        self, after: int, limit: int, until: int
+    ) -> list[RecordedEvent]:
+        last = min(until, after + max(limit, 0), len(self._records))
+        first = max(after, 0)
+        if last <= first:
+            return []
+        prev = self._records[first - 1][:HASH_SIZE] if first else GENESIS_HASH
+        pairs = zip(range(first + 1, last + 1), self._records[first:last], strict=True)
+        try:
+            return check_records(pairs, prev)
+        except ChainBrokenError as exc:
+            raise damaged(None, str(exc)) from None
 
     def read_stream(
         self, stream: str, from_version: int, limit: int

@@ -8,7 +8,7 @@ log written by a newer one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
@@ -88,17 +88,6 @@ def decode_payload(event: RecordedEvent) -> Payload | None:
         return None
     payload: Payload = decoder.decode(event.data)
     return payload
-
-
-def undecodable_positions(events: Iterable[RecordedEvent]) -> list[int]:
-    """The positions of ``events`` whose payload is not msgpack at all."""
-    positions: list[int] = []
-    for event in events:
-        try:
-            msgspec.msgpack.decode(event.data)
-        except msgspec.DecodeError:
-            positions.append(event.position)
-    return positions
 
 
 def payload_as_builtins(event: RecordedEvent) -> Any:

@@ -44,6 +44,17 @@ class Storage(Protocol):
         """Events at positions ``after+1 ..`` up to ``until``, at most ``limit``."""
         ...
 
+    def read_log_checked(
+        self, after: int, limit: int, until: int
+    ) -> list[RecordedEvent]:
+        """Like :meth:`read_log`, checking every record against the chain.
+
+        Raises:
+            CorruptLogError: at the first record whose bytes no longer match
+                its hash or whose link does not follow the record before it.
+        """
+        ...
+
     def read_stream(
         self, stream: str, from_version: int, limit: int
     ) -> list[RecordedEvent]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Final
 
 from eventlog import EventLogError
-from eventlog.lmdb_damage import damaged
+from eventlog.errors import damaged
 
 EXIT_FAILED: Final = 1
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from eventlog import CorruptLogError, LmdbStorage, verify
-from eventlog.lmdb_damage import damaged
+from eventlog.errors import damaged
 from runtime.isolated_reader import Progress, run_isolated
 
 EXIT_OK: Final = 0

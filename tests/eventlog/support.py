@@ -156,6 +156,11 @@ class GatedStorage:
     def read_log(self, after: int, limit: int, until: int) -> list[RecordedEvent]:
         return self.inner.read_log(after, limit, until)
 
+    def read_log_checked(
+        self, after: int, limit: int, until: int
+    ) -> list[RecordedEvent]:
+        return self.inner.read_log_checked(after, limit, until)
+
     def read_stream(
         self, stream: str, from_version: int, limit: int
     ) -> list[RecordedEvent]:
@@ -255,12 +260,12 @@ def raw_delete(log_dir: Path, db: bytes, key: bytes) -> None:
             assert txn.delete(key)
 
 
-def flip_byte(log_dir: Path, position: int, offset: int) -> None:
-    """Invert one byte of the stored record at ``position``."""
+def flip_byte(log_dir: Path, position: int, offset: int, mask: int = 0xFF) -> None:
+    """XOR one byte of the stored record at ``position`` with ``mask``."""
     record = raw_get(log_dir, b"log", u64(position))
     assert record is not None
     changed = bytearray(record)
-    changed[offset] ^= 0xFF
+    changed[offset] ^= mask
     raw_put(log_dir, b"log", u64(position), bytes(changed))
 
 

@@ -189,3 +189,18 @@ async def test_verify_on_empty_log_is_ok(event_log: EventLog) -> None:
 
     assert (report.ok, report.head, report.events) == (True, 0, 0)
     assert report.head_hash == bytes(32)
+
+
+@pytest.mark.parametrize(("after", "limit"), [(0, 10), (2, 3), (6, 5), (7, 1)])
+async def test_checked_read_of_an_intact_log_equals_the_plain_read(
+    event_log: EventLog, after: int, limit: int
+) -> None:
+    """Checking every record against the chain changes nothing when all is well."""
+    await event_log.append("a", numbered(4))
+    await event_log.append("b", numbered(3))
+    storage = event_log.storage
+
+    checked = storage.read_log_checked(after, limit, event_log.head)
+
+    assert checked == storage.read_log(after, limit, event_log.head)
+    assert positions(checked) == list(range(after + 1, min(7, after + limit) + 1))

@@ -1,8 +1,9 @@
-"""An event changed on disk stops the read model instead of vanishing from it.
+"""An event changed on disk stops the read model instead of entering it.
 
-A projection skips a valid event it cannot apply. An event whose stored
-bytes no longer match their hash is damage: folding past it would silently
-drop an acknowledged job, so the runner and ``fold_until`` raise instead.
+Read models fold what they read from storage only after checking it against
+the hash chain: an event changed on disk, whether it still decodes (a letter
+of a job id changed) or not, would otherwise be folded as if it had been
+written so, or skipped, silently dropping an acknowledged job.
 """
 
 from __future__ import annotations
@@ -20,15 +21,19 @@ from runtime.listen import sole_error
 from tests.eventlog.support import flip_byte, raw_get, running_log, u64
 from tests.projections.recorded import job_event, requested
 
-MESSAGE = (
-    "the stored event at position 2 no longer matches its hash: it was changed "
-    "after it was written; matrix-runtime verify names the first damaged position"
-)
+
+def message(log_dir: Path) -> str:
+    """The error for the second event's changed bytes."""
+    return (
+        f"{log_dir}: the stored log is damaged (event 2: stored hash does not "
+        "match the event's bytes); matrix-runtime verify names the first "
+        "damaged position"
+    )
 
 
-@pytest.fixture
-def damaged_log(tmp_path: Path) -> Path:
-    """Three job events whose second's job id has a byte that is not UTF-8."""
+@pytest.fixture(params=[0xFF, 0x20], ids=["not-utf8", "other-letter"])
+def damaged_log(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """Three job events; one byte of the second's job id changed in place."""
     path = tmp_path / "log"
 
     async def write() -> None:
@@ -42,7 +47,7 @@ def damaged_log(tmp_path: Path) -> Path:
     trio.run(write)
     record = raw_get(path, b"log", u64(2))
     assert record is not None
-    flip_byte(path, 2, record.rindex(b"job_b") + 2)
+    flip_byte(path, 2, record.rindex(b"job_b") + 2, request.param)
     return path
 
 
@@ -59,7 +64,7 @@ def test_runner_stops_at_an_event_changed_on_disk(damaged_log: Path) -> None:
         trio.run(rebuild)
 
     error = sole_error(caught.value, CorruptLogError)
-    assert str(error) == MESSAGE
+    assert str(error) == message(damaged_log)
 
 
 def test_fold_until_stops_at_an_event_changed_on_disk(damaged_log: Path) -> None:
@@ -75,4 +80,4 @@ def test_fold_until_stops_at_an_event_changed_on_disk(damaged_log: Path) -> None
     with pytest.raises(CorruptLogError) as caught:
         trio.run(look_back)
 
-    assert str(caught.value) == MESSAGE
+    assert str(caught.value) == message(damaged_log)

@@ -113,18 +113,21 @@ def test_serve_on_log_without_format_stamp_exits_with_one_line(
     assert "Traceback" not in done.stderr
 
 
-async def test_events_stops_at_a_payload_changed_on_disk(data_dir: Path) -> None:
-    """A payload that no longer decodes, and no longer matches its hash, is damage."""
+@pytest.mark.parametrize("mask", [0xFF, 0x20], ids=["not-utf8", "other-letter"])
+async def test_events_stops_at_a_payload_changed_on_disk(
+    data_dir: Path, mask: int
+) -> None:
+    """What events prints is checked against the chain, decodable or not."""
     log_dir = data_dir / "log"
     record = raw_get(log_dir, b"log", u64(3))
     assert record is not None
-    flip_byte(log_dir, 3, record.index(payload("payload-3")) + 5)
+    flip_byte(log_dir, 3, record.index(payload("payload-3")) + 5, mask)
 
     done = await run_cli("events", "--data-dir", data_dir)
 
     assert (done.returncode, done.stdout.decode(), done.stderr.decode()) == (
         1,
         "",
-        "matrix-runtime: the stored event at position 3 no longer matches its "
-        f"hash: it was changed after it was written; {HINT}\n",
+        f"matrix-runtime: {log_dir}: the stored log is damaged (event 3: stored "
+        f"hash does not match the event's bytes); {HINT}\n",
     )
