@@ -18,7 +18,7 @@ from eventlog.envelope import RecordedEvent
 from eventlog.schemas import payload_for_display
 from runtime.config import ConfigError, Settings, load_settings
 from runtime.isolated_reader import run_reader
-from runtime.listen import ListenError, sole_error
+from runtime.listen import ListenError, first_error, sole_error
 from runtime.replay import (
     ReplayTargetNotFoundError,
     find_job_id,
@@ -124,7 +124,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # A listen address that cannot be used, or a log that cannot be read
         # (damaged, full, held by another writer), ends the server with one
         # line; anything else is a fault of ours and keeps its traceback.
-        failed = sole_error(exc, ListenError) or sole_error(exc, EventLogError)
+        failed = sole_error(exc, ListenError) or first_error(exc, EventLogError)
         if failed is None:
             raise
         print(f"matrix-runtime: {failed}", file=sys.stderr)

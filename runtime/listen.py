@@ -57,6 +57,23 @@ def listen_error(host: str, port: int, error: OSError) -> ListenError:
     return ListenError(f"cannot listen on {listen_address(host, port)}: {reason}")
 
 
+def first_error(error: BaseException, kind: type[E]) -> E | None:
+    """The first exception of type ``kind`` in ``error`` or the groups it nests.
+
+    For failures that take everything else down with them: when the log is
+    damaged, several readers meet it at once, and each of their errors says
+    the same thing.
+    """
+    if isinstance(error, kind):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = first_error(inner, kind)
+            if found is not None:
+                return found
+    return None
+
+
 def sole_error(error: BaseException, kind: type[E]) -> E | None:
     """``error`` itself, or the one exception an exception group holds.
 
