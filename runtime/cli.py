@@ -36,8 +36,14 @@ EXIT_USAGE = 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if not all(_is_utf8(argument) for argument in arguments):
+        # Bytes that are not UTF-8 arrive as lone surrogates, which no path,
+        # log line or event can hold: refuse them before anything is made.
+        print("matrix-runtime: arguments must be valid UTF-8", file=sys.stderr)
+        return EXIT_USAGE
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         settings = load_settings(
             host=getattr(args, "host", None),
@@ -60,6 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
     return result
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parser() -> argparse.ArgumentParser:

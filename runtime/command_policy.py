@@ -17,6 +17,7 @@ import itertools
 import os
 import re
 import shutil
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -173,6 +174,7 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _SECRET_REFERENCE = re.compile(r"\$\{secret:[^}]+\}|secret://\S+")
+_HIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GO_ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "'": "\\'"}
 
@@ -241,6 +243,14 @@ class CommandPolicy:
                 )
         if "\x00" in command:
             raise CommandRejectedError("command contains a NUL character")
+        for char in start_command:
+            if char != "\t" and unicodedata.category(char) in _HIDDEN_CATEGORIES:
+                # Other line breaks, controls and invisible format characters:
+                # what a reviewer reads must be what runs.
+                raise CommandRejectedError(
+                    f"command contains the invisible or control character "
+                    f"U+{ord(char):04X}"
+                )
         argv = split_command(command)
 
         program = argv[0]

@@ -108,6 +108,10 @@ def load_settings(
         # unexpanded variable, say), never a way to ask for the default.
         if name.startswith("MATRIX_RUNTIME_") and not value.strip():
             raise ConfigError(f"{name} is set but empty")
+        if name.startswith("MATRIX_RUNTIME_") and not value.isprintable():
+            # Control characters, and bytes that are not UTF-8 (which arrive
+            # as lone surrogates), have no place in any setting.
+            raise ConfigError(f"{name} holds characters that cannot be printed")
 
     mode = _text(env, "MATRIX_RUNTIME_MODE", "local-dev")
     if mode not in MODES:

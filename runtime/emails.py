@@ -22,13 +22,16 @@ class InvalidEmailError(ValueError):
     """The text is not an address mail can be sent to."""
 
 
+_HIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
 def clean_email(raw: object) -> str:
     """The trimmed address, checked for shape.
 
     Raises:
         InvalidEmailError: ``raw`` is not a string shaped like ``a@b.c``
             (as entered and once normalised), is longer than 254
-            characters, or holds control characters.
+            characters, or holds control or invisible characters.
     """
     if not isinstance(raw, str):
         raise InvalidEmailError(INVALID_EMAIL)
@@ -37,7 +40,10 @@ def clean_email(raw: object) -> str:
         len(email) > MAX_EMAIL_CHARS
         or not _SHAPE.fullmatch(email)
         or not _SHAPE.fullmatch(normalise_email(email))
-        or any(unicodedata.category(ch) == "Cc" for ch in email)
+        # Controls, and invisible format characters (a zero-width space, a
+        # right-to-left override), which would make a second account whose
+        # address looks exactly like the first.
+        or any(unicodedata.category(ch) in _HIDDEN_CATEGORIES for ch in email)
     ):
         raise InvalidEmailError(INVALID_EMAIL)
     return email

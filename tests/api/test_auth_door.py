@@ -141,6 +141,11 @@ def test_door_hf_space_without_operator_token_is_closed(
             "matrix-runtime: MATRIX_RUNTIME_API_TOKEN is set but empty",
         ),
         (
+            {"MATRIX_RUNTIME_SMTP_HOST": "mail\x1b[2J"},
+            "matrix-runtime: MATRIX_RUNTIME_SMTP_HOST holds characters that "
+            "cannot be printed",
+        ),
+        (
             {"MATRIX_RUNTIME_PUBLIC_URL": " "},
             "matrix-runtime: MATRIX_RUNTIME_PUBLIC_URL is set but empty",
         ),
@@ -156,9 +161,9 @@ def test_door_hf_space_without_operator_token_is_closed(
             "of seconds above 0 and at most 86400, not '\uff11'",
         ),
         (
-            {"MATRIX_RUNTIME_ID": "rt\x1b[31mred"},
+            {"MATRIX_RUNTIME_ID": "rt local/\u00e9"},
             "matrix-runtime: MATRIX_RUNTIME_ID must be 1 to 64 ASCII letters, "
-            "digits, '_', '-' or '.', not 'rt\\x1b[31mred'",
+            "digits, '_', '-' or '.', not 'rt local/\u00e9'",
         ),
         (
             {"MATRIX_RUNTIME_RATE_LIMIT_RPM": "\u0668\u0660"},

@@ -189,6 +189,18 @@ def test_auth_forgot_answers_alike_for_unknown_addresses(
         ),
         (
             "/v1/auth/signup",
+            b'{"name": "Neo", "email": "z\\u200b@b.co", "password": "long enough"}',
+            400,
+            "enter a valid email address",
+        ),
+        (
+            "/v1/auth/signup",
+            b'{"name": "Neo", "email": "a\\u202e@b.co", "password": "long enough"}',
+            400,
+            "enter a valid email address",
+        ),
+        (
+            "/v1/auth/signup",
             b'{"name": "N\\u200beo", "email": "a@b.co", "password": "long enough"}',
             400,
             "name must not contain invisible characters",

@@ -129,6 +129,24 @@ def _log_head(server: ServerProcess) -> int:
             "env has 65 variables; the limit is 64",
         ),
         (
+            b'{"type": "mcp.test", "payload": {"start_command": '
+            b'"python3 -m mcp_server_time\\u2028--x"}}',
+            422,
+            "command contains the invisible or control character U+2028",
+        ),
+        (
+            b'{"type": "mcp.test", "payload": {"start_command": '
+            b'"python3 -m mcp_\\u200bserver_time"}}',
+            422,
+            "command contains the invisible or control character U+200B",
+        ),
+        (
+            b'{"type": "mcp.test", "payload": {"start_command": '
+            b'"python3 -m mcp_server_time\\u000b"}}',
+            422,
+            "command contains the invisible or control character U+000B",
+        ),
+        (
             b'{"type": "' + b"t" * 600 + b'"}',
             400,
             'unknown job type: "' + "t" * 468 + "… (truncated)",

@@ -212,6 +212,23 @@ async def test_cli_events_after_takes_ascii_digits_only(
     )
 
 
+@pytest.mark.parametrize("command", ["serve", "events", "verify"])
+async def test_cli_arguments_that_are_not_utf8_are_usage_errors(
+    tmp_path: Path, command: str
+) -> None:
+    """Bytes that are not UTF-8 in a path are refused before anything is made."""
+    data_dir = os.fsdecode(bytes(tmp_path) + b"/x\xff")
+
+    done = await run_cli(command, "--data-dir", data_dir)
+
+    assert (done.returncode, done.stdout, done.stderr.decode()) == (
+        2,
+        b"",
+        "matrix-runtime: arguments must be valid UTF-8\n",
+    )
+    assert os.listdir(tmp_path) == []
+
+
 async def test_cli_events_follow_prints_events_of_another_writer(
     tmp_path: Path,
 ) -> None:
