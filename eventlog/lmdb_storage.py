@@ -66,6 +66,7 @@ from eventlog.lmdb_open import (
     open_databases,
     open_environment,
 )
+from eventlog.page_scan import first_bad_page
 from eventlog.pending_index import PendingIndex, scan_pending
 
 DEFAULT_MAP_SIZE: Final = 1 << 40
@@ -529,6 +530,16 @@ class LmdbStorage:
             env.close()
             self._env = None
         self._release_lock()
+
+    def first_bad_page(self) -> str | None:
+        """What is wrong with the first damaged page of ``data.mdb``, or None.
+
+        See :mod:`eventlog.page_scan`: this also reads the pages no table
+        points at any more, which a writer reuses.
+        """
+        last_page = self._env.info()["last_pgno"]
+        page_size = self._env.stat()["psize"]
+        return first_bad_page(self.path / "data.mdb", page_size, last_page)
 
     def map_usage(self) -> tuple[int, int]:
         """Bytes in use and the map size."""

@@ -47,10 +47,14 @@ def _walk(log_dir: Path, progress: Progress) -> int:
         print(f"head {head} {head_hash.hex()}", flush=True)
         progress.started(head)
         report = verify(storage, progress.checked)
+        bad_page = storage.first_bad_page() if report.ok else None
     finally:
         storage.close()
+    if bad_page is not None:
+        print(f"bad: pages: the stored log is damaged: {bad_page}")
+        return EXIT_FAILED
     if report.ok:
-        print(f"ok: {report.events} events, chain and indexes verified")
+        print(f"ok: {report.events} events, chain, indexes and pages verified")
         return EXIT_OK
     where = (
         f"position {report.first_bad_position}"

@@ -106,7 +106,7 @@ def test_restart_after_sigkill_recovers_jobs_streams_and_processes(
     assert survived == set(leftovers)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.splitlines()[-1].endswith(
-        "events, chain and indexes verified"
+        "events, chain, indexes and pages verified"
     )
     assert still_running == set()
     assert sandbox_pids(data_dir) == set()

@@ -276,3 +276,27 @@ def test_stream_head_name_that_is_not_utf8_is_reported_in_the_indexes(
         None,
         "the stored log is damaged: a stored stream or checkpoint name is not UTF-8",
     )
+
+
+def test_page_header_naming_another_page_is_found_by_the_page_scan(
+    log_dir: Path,
+) -> None:
+    """The raw scan reads every page, also those only the free list knows."""
+    page_size = 4096
+    flip_file_bits(log_dir, 2 * page_size + 4, 0x01)
+    storage = LmdbStorage(log_dir, readonly=True)
+
+    found = storage.first_bad_page()
+    storage.close()
+
+    assert found == "page 2 says it is page 4294967298"
+
+
+def test_page_scan_of_an_intact_log_finds_nothing(long_log_dir: Path) -> None:
+    """Every page LMDB wrote, live or free, passes the scan."""
+    storage = LmdbStorage(long_log_dir, readonly=True)
+
+    found = storage.first_bad_page()
+    storage.close()
+
+    assert found is None

@@ -131,3 +131,18 @@ async def test_events_stops_at_a_payload_changed_on_disk(
         f"matrix-runtime: {log_dir}: the stored log is damaged (event 3: stored "
         f"hash does not match the event's bytes); {HINT}\n",
     )
+
+
+async def test_verify_reports_a_damaged_page_header(data_dir: Path) -> None:
+    """A page whose header names another page fails verify, named by the page."""
+    expected_head = head_line(data_dir)
+    flip_file_bits(data_dir / "log", 2 * 4096 + 4, 0x01)
+
+    done = await run_cli("verify", "--data-dir", data_dir)
+
+    assert (done.returncode, done.stdout.decode(), done.stderr.decode()) == (
+        1,
+        expected_head + "bad: pages: the stored log is damaged: page 2 says it is "
+        "page 4294967298\n",
+        "",
+    )

@@ -99,7 +99,8 @@ async def test_cli_verify_clean_log_prints_head_and_ok(tmp_path: Path) -> None:
 
     assert done.returncode == 0
     assert done.stdout.decode() == (
-        f"head 5 {last[:HASH_SIZE].hex()}\nok: 5 events, chain and indexes verified\n"
+        f"head 5 {last[:HASH_SIZE].hex()}\n"
+        "ok: 5 events, chain, indexes and pages verified\n"
     )
     assert done.stderr == b""
 
