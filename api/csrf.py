@@ -33,6 +33,7 @@ from api.errors import ApiError
 from runtime.config import Settings
 
 JSON_ONLY: Final = "Content-Type must be application/json"
+JSON_UTF8_ONLY: Final = "a JSON body must be UTF-8; send charset=utf-8 or none"
 CROSS_ORIGIN: Final = "cross-origin request refused"
 HOST_NOT_ALLOWED: Final = "host not allowed"
 MUTATING_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -66,8 +67,14 @@ def install_csrf_checks(app: QuartTrio, settings: Settings) -> None:
             if given is None or given not in (own, public_origin):
                 raise ApiError(403, CROSS_ORIGIN)
         json_route = request.path.startswith("/v1/")
-        if json_route and has_body() and request.mimetype != "application/json":
-            raise ApiError(415, JSON_ONLY)
+        if json_route and has_body():
+            if request.mimetype != "application/json":
+                raise ApiError(415, JSON_ONLY)
+            # JSON is UTF-8 (RFC 8259); a body declared as anything else
+            # would be read as UTF-8 regardless, and mean something else.
+            charset = request.mimetype_params.get("charset", "utf-8")
+            if charset.lower() not in ("utf-8", "utf8"):
+                raise ApiError(415, JSON_UTF8_ONLY)
 
 
 def local_hosts(listen_host: str) -> frozenset[str]:

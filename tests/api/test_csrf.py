@@ -68,6 +68,26 @@ def test_csrf_body_that_is_not_json_is_415(
 
 @pytest.mark.parametrize(
     "content_type",
+    ["application/json; charset=utf-16", "application/json;charset=latin1"],
+)
+def test_json_body_declared_in_another_charset_is_415(
+    http: httpx.Client, content_type: str
+) -> None:
+    """JSON is UTF-8; a body declared otherwise is refused and records nothing."""
+    response = http.post(
+        "/v1/jobs", content=JOB, headers={"Content-Type": content_type}
+    )
+    jobs = http.get("/v1/jobs")
+
+    assert (response.status_code, response.json()) == (
+        415,
+        error(415, "a JSON body must be UTF-8; send charset=utf-8 or none"),
+    )
+    assert jobs.json() == {"jobs": []}
+
+
+@pytest.mark.parametrize(
+    "content_type",
     ["application/json", "application/json; charset=utf-8", "Application/JSON"],
 )
 def test_csrf_json_with_parameters_reaches_the_handler(
