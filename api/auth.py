@@ -87,6 +87,9 @@ def create_auth_blueprint(ctx: ApiContext, limits: RateLimits) -> Blueprint:
 
     @blueprint.post("/v1/auth/signup")
     async def signup() -> tuple[Response, int]:
+        if not ctx.settings.signup_open:
+            # Refused before the body is read: nothing about it is recorded.
+            raise ApiError(403, "signup is closed on this runtime")
         body = await read_body(SignupBody)
         signed_in = await sign_up(
             accounts,

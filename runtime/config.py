@@ -82,6 +82,8 @@ class Settings:
     smtp_from: str = DEFAULT_SMTP_FROM
     smtp_timeout_seconds: int = 20
     mail_attempts: int = 5
+    signup_open: bool = True
+    """Whether anyone who reaches the API may create an account."""
     mail_retry_seconds: float = 2.0
 
     @property
@@ -304,7 +306,17 @@ def _account_settings(env: Mapping[str, str]) -> dict[str, Any]:
         ),
         "mail_attempts": _int(env, "MATRIX_RUNTIME_MAIL_ATTEMPTS", 5, minimum=1),
         "mail_retry_seconds": _seconds(env, "MATRIX_RUNTIME_MAIL_RETRY_SECONDS", 2.0),
+        "signup_open": _signup_open(env),
     }
+
+
+def _signup_open(env: Mapping[str, str]) -> bool:
+    signup = _text(env, "MATRIX_RUNTIME_SIGNUP", "open").lower()
+    if signup not in ("open", "closed"):
+        raise ConfigError(
+            f"MATRIX_RUNTIME_SIGNUP must be open or closed, not {signup!r}"
+        )
+    return signup == "open"
 
 
 def _networks(

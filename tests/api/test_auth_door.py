@@ -146,6 +146,11 @@ def test_door_hf_space_without_operator_token_is_closed(
             "cannot be printed",
         ),
         (
+            {"MATRIX_RUNTIME_SIGNUP": "invite"},
+            "matrix-runtime: MATRIX_RUNTIME_SIGNUP must be open or closed, "
+            "not 'invite'",
+        ),
+        (
             {"MATRIX_RUNTIME_PUBLIC_URL": " "},
             "matrix-runtime: MATRIX_RUNTIME_PUBLIC_URL is set but empty",
         ),
