@@ -11,9 +11,9 @@ from tests.server_process import running_server
 
 def test_closed_signup_refuses_and_records_nothing(tmp_path: Path) -> None:
     """Signup answers 403 and no account appears; other auth routes still work."""
-    with running_server(tmp_path / "data", {"MATRIX_RUNTIME_SIGNUP": "closed"}) as (
-        server
-    ):
+    env = {"MATRIX_RUNTIME_SIGNUP": "closed"}
+
+    with running_server(tmp_path / "data", env) as server:
         refused = httpx.post(
             f"{server.url}/v1/auth/signup",
             json={"name": "Neo", "email": "neo@example.com", "password": "long enough"},
