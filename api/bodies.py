@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any, Final, TypeVar
 
@@ -97,7 +98,30 @@ def decode_body(raw: bytes | str, kind: type[T]) -> T:
         # interpreter's limit; that is a client's input, not a crash.
         raise ApiError(400, TOO_DEEP) from None
     _check_storable(body)
+    _refuse_duplicate_keys(raw)
     return body
+
+
+def _refuse_duplicate_keys(raw: bytes | str) -> None:
+    """Refuse an object that names a key twice.
+
+    Decoders keep one of the two values, and which one differs between
+    them: a body whose meaning depends on the reader is refused instead.
+    Parsed a second time with the standard library, which reports every
+    object's pairs; the body is already known to be valid and shallow.
+    """
+
+    def check(pairs: list[tuple[str, Any]]) -> None:
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ApiError(
+                    400,
+                    f"invalid JSON body: the key {key!r} appears twice in an object",
+                )
+            seen.add(key)
+
+    json.loads(raw, object_pairs_hook=check)
 
 
 def _check_storable(body: object) -> None:

@@ -147,6 +147,17 @@ def _log_head(server: ServerProcess) -> int:
             "command contains the invisible or control character U+000B",
         ),
         (
+            b'{"type": "mcp.test", "type": "tool.run"}',
+            400,
+            "invalid JSON body: the key 'type' appears twice in an object",
+        ),
+        (
+            b'{"type": "mcp.test", "payload": {"start_command": "node a.js", '
+            b'"env": {"A": "1", "A": "2"}}}',
+            400,
+            "invalid JSON body: the key 'A' appears twice in an object",
+        ),
+        (
             b'{"type": "' + b"t" * 600 + b'"}',
             400,
             'unknown job type: "' + "t" * 468 + "… (truncated)",
