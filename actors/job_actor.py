@@ -19,7 +19,7 @@ import trio
 
 from actors.errors import find_job_failure
 from actors.mailbox import drain, open_mailbox
-from eventlog import EventLog
+from eventlog import EventLog, EventLogError
 from eventlog.schemas import Payload, new_event
 from eventlog.vocabulary.jobs import (
     JobFinished,
@@ -28,6 +28,7 @@ from eventlog.vocabulary.jobs import (
     JobStep,
     job_stream,
 )
+from runtime.listen import first_error
 
 FINAL_APPEND_TIMEOUT: Final = 10.0
 
@@ -138,8 +139,19 @@ class JobActor:
             outcome = await self._run_handler()
         except Exception as exc:
             failure = find_job_failure(exc)
+            refused = first_error(exc, EventLogError)
             if failure is not None:
                 outcome = Outcome("error", str(failure), str(failure))
+            elif refused is not None:
+                # The log itself refused what the job had to record (full,
+                # damaged): not a bug, and the log said why already.
+                log.error(
+                    "job stopped: the event log refused its events job_id=%s: %s",
+                    self.spec.job_id,
+                    refused,
+                )
+                message = "Job stopped: the event log refused its events"
+                outcome = Outcome("error", message, message)
             else:
                 # A bug in one job must not take the runtime down: record it
                 # as this job's failure and keep serving the others.
@@ -210,17 +222,24 @@ async def record_outcome(
     # this task is being cancelled, but a wedged log must not hang shutdown.
     with trio.CancelScope(shield=True) as scope:
         scope.deadline = trio.current_time() + FINAL_APPEND_TIMEOUT
-        await append_job_events(
-            event_log,
-            spec,
-            *held,
-            JobStep(
-                step=_TERMINAL_STEPS[outcome.status],
-                status=outcome.status,
-                message=outcome.message,
-            ),
-            JobFinished(status=outcome.status, error=outcome.error),
-        )
+        try:
+            await append_job_events(
+                event_log,
+                spec,
+                *held,
+                JobStep(
+                    step=_TERMINAL_STEPS[outcome.status],
+                    status=outcome.status,
+                    message=outcome.message,
+                ),
+                JobFinished(status=outcome.status, error=outcome.error),
+            )
+        except EventLogError as exc:
+            # The log is full or damaged. The job stays unfinished in the
+            # log, and the next start records it as interrupted; the other
+            # jobs must not go down with this one.
+            log.error("terminal event not recorded job_id=%s: %s", spec.job_id, exc)
+            return
     if scope.cancelled_caught:
         log.error("terminal event not recorded job_id=%s", spec.job_id)
         return
