@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 
 import pytest
 import trio
 
-from actors.job_actor import JobActor, JobContext, JobSpec
+from actors.job_actor import JobActor, JobContext
 from eventlog import EventLog, MemoryStorage, StorageFullError
 from eventlog.batch import AppendRequest, BatchPlan
+from tests.actors.support import job_spec
 
 JOB_ID = "job_0123456789abcdef02"
 FULL = "the event log is full: its map size of 1048576 bytes is reached"
@@ -34,14 +34,7 @@ async def test_job_whose_events_are_refused_ends_without_a_traceback(
 ) -> None:
     """Its step and its end are refused; run() returns and logs two lines."""
     event_log = EventLog(FullStorage())
-    spec = JobSpec(
-        job_id=JOB_ID,
-        type="test.job",
-        payload=None,
-        ttl_seconds=60,
-        expires_at_ns=time.time_ns() + 60 * 1_000_000_000,
-        workspace="ws_test",
-    )
+    spec = job_spec(JOB_ID)
 
     async def handler(ctx: JobContext) -> None:
         await ctx.step("validate", "ok")

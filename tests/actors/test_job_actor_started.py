@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
 import trio
 
 from actors.errors import JobFailedError
-from actors.job_actor import Handler, JobActor, JobContext, JobSpec
+from actors.job_actor import Handler, JobActor, JobContext
 from eventlog import EventLog, MemoryStorage
 from eventlog.batch import AppendRequest, BatchPlan
+from tests.actors.support import job_spec
 
 JOB_ID = "job_0123456789abcdef01"
 
@@ -36,14 +36,7 @@ async def run_job(handler: Handler) -> list[list[str]]:
     """Run one job with ``handler`` to its end; the appends it made."""
     storage = AppendsStorage()
     event_log = EventLog(storage)
-    spec = JobSpec(
-        job_id=JOB_ID,
-        type="test.job",
-        payload=None,
-        ttl_seconds=60,
-        expires_at_ns=time.time_ns() + 60 * 1_000_000_000,
-        workspace="ws_test",
-    )
+    spec = job_spec(JOB_ID)
     async with trio.open_nursery() as nursery:
         await nursery.start(event_log.run)
         with trio.fail_after(10):
