@@ -159,3 +159,23 @@ def open_databases(env: Any, path: Path, readonly: bool) -> dict[bytes, Any]:
             f"{path} holds data of format {shown!r}, expected {FORMAT.decode()!r}"
         )
     return dbs
+
+
+def files_to_create(path: Path) -> list[Path]:
+    """The files opening a log in ``path`` may create that are not there yet."""
+    names = (LOCK_FILE, "lock.mdb", "data.mdb")
+    candidates = [path / name for name in names] + [path]
+    return [candidate for candidate in candidates if not candidate.exists()]
+
+
+def remove_created(created: list[Path]) -> None:
+    """Remove what :func:`files_to_create` listed, where it is ours to remove."""
+    for path in created:
+        try:
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            # Not empty, or not ours to remove: leave it.
+            pass

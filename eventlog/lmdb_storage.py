@@ -30,7 +30,7 @@ import os
 import resource
 import struct
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -42,6 +42,7 @@ from eventlog.chain import (
     HASH_SIZE,
     ChainBrokenError,
     check_records,
+    is_intact,
     open_record,
     open_records,
 )
@@ -60,11 +61,12 @@ from eventlog.lmdb_damage import (
     reads_storage,
 )
 from eventlog.lmdb_open import (
-    LOCK_FILE,
     check_directory,
+    files_to_create,
     lock_directory,
     open_databases,
     open_environment,
+    remove_created,
 )
 from eventlog.page_scan import first_bad_page
 from eventlog.pending_index import PendingIndex, scan_pending
@@ -83,6 +85,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _U64 = struct.Struct(">Q")
+_WRITE_DAMAGE: Final[tuple[type[Exception], ...]] = (
+    *DAMAGE_ERRORS,
+    struct.error,
+    msgspec.DecodeError,
+)
 _DISK_FULL_ERRNOS: Final = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
@@ -114,7 +121,7 @@ class LmdbStorage:
         # the log by whichever reader thread first needs them.
         self._pending_lock = threading.Lock()
         self._pending: PendingIndex | None = None
-        created = _files_to_create(self.path)
+        created = files_to_create(self.path)
         check_directory(self.path, readonly)
         self._env: Any = None
         try:
@@ -132,7 +139,7 @@ class LmdbStorage:
             # A directory that is refused is left as it was found; the writer
             # lock goes while it is still held, so no other writer can take
             # the file in between.
-            _remove_created(created)
+            remove_created(created)
             self._release_lock()
             raise
 
@@ -270,10 +277,13 @@ class LmdbStorage:
             return _get_u64(txn, name.encode())
 
     @reads_storage
-    def record_at(self, position: int) -> bytes | None:
+    def first_altered(self, positions: Iterable[int]) -> int | None:
         with self._env.begin(db=self._dbs[b"log"]) as txn:
-            record = txn.get(_U64.pack(position))
-        return None if record is None else bytes(record)
+            for position in positions:
+                record = txn.get(_U64.pack(position))
+                if record is None or not is_intact(record):
+                    return position
+        return None
 
     def iter_records(self) -> Iterator[tuple[int, bytes]]:
         with reading_storage(self.path), self._env.begin(db=self._dbs[b"log"]) as txn:
@@ -407,9 +417,7 @@ class LmdbStorage:
                 f"the event log is full: its map size of {map_size} bytes is "
                 "reached; raise MATRIX_RUNTIME_MAP_SIZE"
             ) from None
-        except DAMAGE_ERRORS as exc:
-            raise read_error(self.path, exc) from None
-        except (struct.error, msgspec.DecodeError) as exc:
+        except _WRITE_DAMAGE as exc:
             # The batch's idempotency checks read stored records and keys.
             raise read_error(self.path, exc) from None
         except lmdb.Error as exc:
@@ -604,25 +612,6 @@ class _TxnView:
                 self._path, f"the event id index points at missing position {position}"
             )
         return open_record(record)
-
-
-def _files_to_create(path: Path) -> list[Path]:
-    """The files opening a log in ``path`` may create that are not there yet."""
-    names = (LOCK_FILE, "lock.mdb", "data.mdb")
-    candidates = [path / name for name in names] + [path]
-    return [candidate for candidate in candidates if not candidate.exists()]
-
-
-def _remove_created(created: list[Path]) -> None:
-    for path in created:
-        try:
-            if path.is_dir():
-                path.rmdir()
-            else:
-                path.unlink(missing_ok=True)
-        except OSError:
-            # Not empty, or not ours to remove: leave it.
-            pass
 
 
 def _count(cursor: Any) -> int:

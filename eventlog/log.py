@@ -22,7 +22,6 @@ from outcome import Error, Value
 from trio.lowlevel import current_task, reschedule, wait_task_rescheduled
 
 from eventlog.batch import AppendRequest
-from eventlog.chain import is_intact
 from eventlog.envelope import (
     AppendResult,
     Expected,
@@ -397,20 +396,19 @@ class EventLog:
     async def check_intact(self, positions: Sequence[int]) -> None:
         """Raise if a stored event at one of ``positions`` was changed on disk.
 
-        For readers that met an event they cannot use: a valid event that a
-        reader refuses is the reader's business, a changed one is damage.
+        One storage read for them all, for readers that did not read through
+        the chain (a stream's events are not adjacent in it).
 
         Raises:
             CorruptLogError: the first such event whose bytes no longer
                 match their hash.
         """
-        for position in positions:
-            record = await self._run_read(self.storage.record_at, position)
-            if record is None or not is_intact(record):
-                raise damaged(
-                    getattr(self.storage, "path", None),
-                    f"event {position}: stored hash does not match the event's bytes",
-                )
+        altered = await self._run_read(self.storage.first_altered, positions)
+        if altered is not None:
+            raise damaged(
+                getattr(self.storage, "path", None),
+                f"event {altered}: stored hash does not match the event's bytes",
+            )
 
     async def _run_read(self, fn: Callable[..., T], *args: object) -> T:
         if not self.storage.blocking:

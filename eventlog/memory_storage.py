@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from eventlog.batch import AppendRequest, BatchPlan, plan_batch
-from eventlog.chain import HASH_SIZE, ChainBrokenError, check_records
+from eventlog.chain import HASH_SIZE, ChainBrokenError, check_records, is_intact
 from eventlog.envelope import GENESIS_HASH, RecordedEvent
 from eventlog.errors import damaged
 
@@ -90,9 +90,11 @@ class MemoryStorage:
     def checkpoint(self, name: str) -> int:
         return self._checkpoints.get(name, 0)
 
-    def record_at(self, position: int) -> bytes | None:
-        if 0 < position <= len(self._records):
-            return self._records[position - 1]
+    def first_altered(self, positions: Iterable[int]) -> int | None:
+        records = self._records
+        for position in positions:
+            if not 0 < position <= len(records) or not is_intact(records[position - 1]):
+                return position
         return None
 
     def iter_records(self) -> Iterator[tuple[int, bytes]]:

@@ -7,7 +7,7 @@ calls at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
 from eventlog.batch import AppendRequest, BatchPlan
@@ -69,8 +69,8 @@ class Storage(Protocol):
         """The saved checkpoint ``name``, 0 when none was saved."""
         ...
 
-    def record_at(self, position: int) -> bytes | None:
-        """The stored record at ``position`` as its bytes, ``None`` if absent."""
+    def first_altered(self, positions: Iterable[int]) -> int | None:
+        """The first of ``positions`` whose record is missing or fails its hash."""
         ...
 
     def iter_records(self) -> Iterator[tuple[int, bytes]]:

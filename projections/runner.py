@@ -288,8 +288,6 @@ class ProjectionRunner(Generic[S]):
             after=self._position, batch_limit=TAIL_PAGE, checked=True
         ):
             self._apply_batch(events)
-            if self._position - self._saved_position >= self._snapshot_every:
-                self._snapshot_due.set()
             if not caught_up and self._position >= target:
                 caught_up = True
                 log.info(
@@ -316,6 +314,8 @@ class ProjectionRunner(Generic[S]):
         self._position = events[-1].position
         self._last_event_id = events[-1].event_id
         self._wake_waiters()
+        if self._position - self._saved_position >= self._snapshot_every:
+            self._snapshot_due.set()
 
     def _wake_waiters(self) -> None:
         self._advanced.set()

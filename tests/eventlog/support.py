@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 import sys
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Final, cast
@@ -172,8 +172,8 @@ class GatedStorage:
     def checkpoint(self, name: str) -> int:
         return self.inner.checkpoint(name)
 
-    def record_at(self, position: int) -> bytes | None:
-        return self.inner.record_at(position)
+    def first_altered(self, positions: Iterable[int]) -> int | None:
+        return self.inner.first_altered(positions)
 
     def iter_records(self) -> Iterator[tuple[int, bytes]]:
         return self.inner.iter_records()
