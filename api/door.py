@@ -143,8 +143,13 @@ def peer_is_loopback(client: object) -> bool:
     """Whether the ASGI ``client`` (host, port) is on the loopback interface."""
     if not isinstance(client, (tuple, list)) or not client:
         return False
+    return is_loopback_address(str(client[0]))
+
+
+def is_loopback_address(text: str) -> bool:
+    """Whether ``text`` is an IP address on the loopback interface."""
     try:
-        address = ipaddress.ip_address(str(client[0]))
+        address = ipaddress.ip_address(text)
     except ValueError:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:

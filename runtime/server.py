@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import signal
@@ -22,6 +21,7 @@ from actors.mcp_jobs import mcp_handlers
 from actors.supervisor import JobSupervisor
 from api.app import create_app
 from api.context import ApiContext
+from api.door import is_loopback_address
 from eventlog import EventLog, LmdbStorage
 from eventlog.schemas import new_event
 from eventlog.vocabulary.system import SYSTEM_STREAM, RuntimeStarted, RuntimeStopped
@@ -234,11 +234,7 @@ def _warn_if_reachable_without_token(settings: Settings) -> None:
     """Say so when local-dev without a token listens beyond loopback."""
     if settings.mode != "local-dev" or settings.api_token:
         return
-    try:
-        loopback = ipaddress.ip_address(settings.host).is_loopback
-    except ValueError:
-        loopback = settings.host == "localhost"
-    if not loopback:
+    if not (is_loopback_address(settings.host) or settings.host == "localhost"):
         log.warning(
             "local-dev without MATRIX_RUNTIME_API_TOKEN listens on %s: clients "
             "on the network get 401 on every route that needs credentials; "
