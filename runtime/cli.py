@@ -241,7 +241,7 @@ async def _print_events(
 def event_json(event: RecordedEvent) -> str:
     """One event as a JSON line: position, stream, version, type, time, data.
 
-    An event whose payload is not msgpack (written so, since it still matches
+    An event whose payload does not decode (written so, since it still matches
     its hash) has ``data`` null and says why in ``data_error``.
     """
     line: dict[str, Any] = {
@@ -255,7 +255,7 @@ def event_json(event: RecordedEvent) -> str:
         line["data"] = payload_for_display(event)
     except msgspec.DecodeError as exc:
         line["data"] = None
-        line["data_error"] = f"the payload is not msgpack: {exc}"
+        line["data_error"] = f"the payload does not decode: {exc}"
     return msgspec.json.encode(line).decode()
 
 

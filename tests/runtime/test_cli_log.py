@@ -272,3 +272,20 @@ async def test_cli_events_follow_prints_events_of_another_writer(
     ]
     assert [int(position) for position, _ in written] == [4, 5, 6]
     assert {p["type"] for p in printed} == {"test.noted"}
+
+
+async def test_cli_events_prints_an_undecodable_payload_as_null_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """An intact event written with a payload that does not decode is still shown."""
+    broken = NewEvent(type="test.broken", data=b"\xa2\xff\xfe")
+    [stored] = await write_log(tmp_path, [("s", [broken])])
+
+    done = await run_cli("events", "--data-dir", tmp_path)
+
+    line = expected_line(stored, "null").removesuffix("}")
+    assert (done.returncode, done.stdout.decode()) == (
+        0,
+        line + ',"data_error":"the payload does not decode: Invalid UTF-8 '
+        'encoded string"}\n',
+    )
